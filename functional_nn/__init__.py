@@ -1,0 +1,113 @@
+"""functional_nn: neural networks in NumPy with hand-written backprop, as pure functions.
+
+Parameters and optimizer states are immutable records; ``forward``, ``grad`` and
+``update`` are pure; ``train`` is a fold over epochs that returns a ``Trace``.
+
+Example:
+    >>> import functional_nn as fnn
+    >>> net = fnn.mlp((2, 10, 10, 1), hidden="sigmoid", output="sigmoid")
+    >>> cfg = fnn.TrainConfig(epochs=10, optimizer=fnn.sgd(lr=0.1), loss=fnn.mse, seed=0)
+    >>> trace = fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), cfg)
+    >>> trace.loss.shape, trace.stop_reason
+    ((10,), 'epochs done')
+"""
+
+from functional_nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    get_activation,
+    sigmoid,
+)
+from functional_nn.data import Dataset, generate_linear, generate_xor_easy
+from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer, LayerParams
+from functional_nn.losses import BCE, LOSSES, MSE, Loss, bce, get_loss, mse
+from functional_nn.network import Network, Params, accuracy, forward, grad, init, mlp, model_shape, predict, sequential
+from functional_nn.optimizers import (
+    OPTIMIZERS,
+    AdagradState,
+    AdamState,
+    EmptyState,
+    MomentumState,
+    Optimizer,
+    OptState,
+    RMSPropState,
+    adagrad,
+    adam,
+    make_optimizer,
+    momentum,
+    rmsprop,
+    sgd,
+)
+from functional_nn.trace import Trace, TraceDiff, compare_traces
+from functional_nn.training import Progress, TrainConfig, train, train_iter
+from functional_nn.tree import leaves, tree_map, tree_unflatten, tree_vdot
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "Activation",
+    "AdagradState",
+    "AdamState",
+    "BCE",
+    "Dataset",
+    "Dense",
+    "DenseLayer",
+    "EmptyState",
+    "Identity",
+    "Layer",
+    "LayerParams",
+    "LeakyReLU",
+    "Loss",
+    "MSE",
+    "MomentumState",
+    "Network",
+    "OptState",
+    "Optimizer",
+    "Params",
+    "Progress",
+    "RMSPropState",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Trace",
+    "TraceDiff",
+    "TrainConfig",
+    "__version__",
+    "accuracy",
+    "adagrad",
+    "adam",
+    "bce",
+    "compare_traces",
+    "forward",
+    "generate_linear",
+    "generate_xor_easy",
+    "get_activation",
+    "get_loss",
+    "grad",
+    "init",
+    "leaves",
+    "make_optimizer",
+    "mlp",
+    "model_shape",
+    "momentum",
+    "mse",
+    "predict",
+    "rmsprop",
+    "sequential",
+    "sgd",
+    "sigmoid",
+    "train",
+    "train_iter",
+    "tree_map",
+    "tree_unflatten",
+    "tree_vdot",
+]

@@ -1,0 +1,57 @@
+"""Private helpers for immutable records of read-only float64 arrays.
+
+    readonly(a) -> FloatArray        # float64 read-only *view*; the caller's array stays writable
+    array_field() -> attrs field     # converter=readonly, equality by np.array_equal
+    trusted(cls, **fields) -> cls    # build a record from arrays the library just computed
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+"""A float64 array; every array stored in a record is read-only."""
+
+T = TypeVar("T")
+
+
+def readonly(a: npt.ArrayLike) -> FloatArray:
+    """Return a read-only float64 view of ``a`` (a copy only if a cast is needed).
+
+    Raises:
+        TypeError: if ``a`` is not an array of real numbers.
+    """
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"expected an array of real numbers, got dtype {arr.dtype}")
+    view = arr.astype(np.float64, copy=False).view()
+    view.flags.writeable = False
+    return view
+
+
+def _array_eq(a: FloatArray, b: FloatArray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+
+
+def array_field(**kwargs: Any) -> Any:
+    """An attrs field holding a read-only float64 array, compared by value."""
+    return attrs.field(converter=readonly, eq=attrs.cmp_using(eq=_array_eq), **kwargs)
+
+
+def trusted(cls: type[T], **fields: Any) -> T:
+    """Build a record without running converters or validators.
+
+    Only for arrays the library has just computed and owns: they are made
+    read-only in place (no view needed, nobody else holds them).  The inner
+    training loop uses this; public constructors always validate.
+    """
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+        object.__setattr__(obj, name, value)
+    return obj

@@ -1,0 +1,102 @@
+"""Private argument checks for the public entry points.
+
+Every check raises ``TypeError`` (wrong kind of value) or ``ValueError`` (right
+kind, wrong value) with a message that names the argument, what was expected
+and what was given.  They run once at the edge, never inside the training loop.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from functional_nn._records import FloatArray, readonly
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Check that ``value`` is an integer (not a bool) within the bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_show(value)} ({type(value).__name__})")
+    result = int(value)
+    if minimum is not None and result < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {result}")
+    return result
+
+
+def real(name: str, value: object) -> float:
+    """Check that ``value`` is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
+    result = float(value)
+    if not np.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {result}")
+    return result
+
+
+def positive(name: str, value: object) -> float:
+    """Check that ``value`` is a finite real number > 0."""
+    result = real(name, value)
+    if result <= 0:
+        raise ValueError(f"{name} must be > 0, got {result}")
+    return result
+
+
+def in_range(name: str, value: object, low: float, high: float, *, closed_high: bool = False) -> float:
+    """Check ``low <= value < high`` (or ``<= high`` when ``closed_high``)."""
+    result = real(name, value)
+    ok = low <= result <= high if closed_high else low <= result < high
+    if not ok:
+        bracket = "]" if closed_high else ")"
+        raise ValueError(f"{name} must be in [{low}, {high}{bracket}, got {result}")
+    return result
+
+
+def positive_array(name: str, value: object) -> float | FloatArray:
+    """A hyperparameter that is a positive number, or a 1-D array of them (one per model)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return positive(name, value)
+    if isinstance(value, (np.ndarray, Sequence)) and not isinstance(value, str):
+        arr = np.asarray(value)
+        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
+            raise TypeError(
+                f"{name} must be a positive number or a non-empty 1-D array of them (one per model), "
+                f"got {_show(value)}"
+            )
+        if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+            raise ValueError(f"{name} must hold finite values > 0, got {_show(value)}")
+        return readonly(arr)
+    raise TypeError(f"{name} must be a positive number or a 1-D array of them, got {_show(value)} ({type(value).__name__})")
+
+
+def finite_array(name: str, value: npt.ArrayLike, *, ndim_min: int = 1) -> FloatArray:
+    """Check that ``value`` is a real, finite array with at least ``ndim_min`` axes."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array of real numbers, got {_show(value)}")
+    arr: Any = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    if arr.ndim < ndim_min:
+        raise ValueError(f"{name} must have at least {ndim_min} axes, got shape {arr.shape}")
+    out = readonly(arr)
+    if not np.all(np.isfinite(out)):
+        bad = int(np.count_nonzero(~np.isfinite(out)))
+        raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s)")
+    return out
+
+
+def choice(name: str, value: object, options: Sequence[str]) -> str:
+    """Check that ``value`` is one of the names in ``options``."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {_show(value)}")
+    return value

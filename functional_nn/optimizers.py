@@ -1,0 +1,302 @@
+"""Optimizers: a frozen record of two pure functions and its hyperparameters.
+
+    opt.init(params)                   -> state
+    opt.update(grads, state, params)   -> (new params, new state)    # inputs untouched
+
+``params`` and ``grads`` are any tree of arrays with the same structure (see
+``tree``): a network's Params, or a tuple of arrays.  States are frozen records
+holding trees of that same structure.  ``opt.name`` and ``opt.hyperparams`` say
+which algorithm and settings made a trace.
+
+A learning rate (or any scalar hyperparameter named in ``PER_MODEL``) may be a
+1-D array with one value per model, for params stacked over a leading model
+axis: a learning-rate sweep is then one stacked run.
+
+    sgd(lr)                                      p -= lr g
+    momentum(lr, beta=0.9, *, nesterov=False)    v = beta v + g;  p -= lr v   (nesterov: p -= lr (g + beta v))
+    adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8)    bias-corrected moments, p -= lr m^ / (sqrt(v^) + eps)
+    rmsprop(lr=1e-2, decay=0.9, eps=1e-8)        s = decay s + (1 - decay) g^2;  p -= lr g / (sqrt(s) + eps)
+    adagrad(lr=1e-2, eps=1e-8)                   s += g^2;  p -= lr g / (sqrt(s) + eps)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Protocol, TypeAlias, TypeVar
+
+import attrs
+import numpy as np
+
+from functional_nn import _validate
+from functional_nn._records import FloatArray
+from functional_nn.tree import tree_map
+
+__all__ = [
+    "Optimizer",
+    "OptState",
+    "EmptyState",
+    "MomentumState",
+    "AdamState",
+    "RMSPropState",
+    "AdagradState",
+    "sgd",
+    "momentum",
+    "adam",
+    "rmsprop",
+    "adagrad",
+    "OPTIMIZERS",
+    "make_optimizer",
+]
+
+P = TypeVar("P")
+Hyper: TypeAlias = float | bool | FloatArray
+
+
+# ---------------------------------------------------------------- states ---
+
+
+@attrs.frozen
+class EmptyState:
+    """State of a stateless optimizer (sgd)."""
+
+
+@attrs.frozen
+class MomentumState:
+    velocity: object  # tree like params: running sum of gradients
+
+
+@attrs.frozen
+class AdamState:
+    count: int  # steps taken so far
+    mu: object  # tree like params: first moment (mean of g)
+    nu: object  # tree like params: second moment (mean of g**2)
+
+
+@attrs.frozen
+class RMSPropState:
+    nu: object  # tree like params: running mean of g**2
+
+
+@attrs.frozen
+class AdagradState:
+    sum_sq: object  # tree like params: running sum of g**2
+
+
+OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState
+
+
+class InitFn(Protocol):
+    def __call__(self, params: object) -> OptState:
+        """A fresh state for ``params`` (zeros shaped like them)."""
+        ...
+
+
+class UpdateFn(Protocol):
+    def __call__(self, grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        """One step: ``(new params, new state)``; the arguments are left unchanged."""
+        ...
+
+
+@attrs.frozen
+class Optimizer:
+    """An optimization algorithm: its name, hyperparameters and pure init/update.
+
+    Two optimizers compare equal when name and hyperparameters are equal.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = sgd(lr=0.5)
+        >>> params = (np.array([1.0, 2.0]),)
+        >>> new, _ = opt.update((np.array([1.0, 1.0]),), opt.init(params), params)
+        >>> new[0]
+        array([0.5, 1.5])
+    """
+
+    name: str
+    hyperparams: Mapping[str, Hyper] = attrs.field(eq=False)
+    init: InitFn = attrs.field(eq=False, repr=False)
+    update: UpdateFn = attrs.field(eq=False, repr=False)
+    _key: tuple[object, ...] = attrs.field(init=False, repr=False)
+
+    @_key.default
+    def _make_key(self) -> tuple[object, ...]:
+        return tuple(
+            (k, tuple(np.asarray(v).ravel().tolist()) if isinstance(v, np.ndarray) else v)
+            for k, v in sorted(self.hyperparams.items())
+        )
+
+    @property
+    def lr(self) -> float | FloatArray:
+        """The learning rate (a float, or one per model)."""
+        value = self.hyperparams["lr"]
+        assert not isinstance(value, bool)
+        return value
+
+
+def _per_model(h: float | FloatArray, leaf: FloatArray) -> float | FloatArray:
+    """A hyperparameter broadcast against a leaf stacked over leading model axes."""
+    if isinstance(h, float):
+        return h
+    return h.reshape(h.shape + (1,) * (leaf.ndim - h.ndim))
+
+
+def _make(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn) -> Optimizer:
+    return Optimizer(name=name, hyperparams=MappingProxyType(hyperparams), init=init, update=update)
+
+
+def _zeros(params: object) -> object:
+    return tree_map(np.zeros_like, params)
+
+
+# ------------------------------------------------------------ algorithms ---
+
+
+def sgd(lr: float | FloatArray) -> Optimizer:
+    """Plain gradient descent ``p -= lr * g``.
+
+    Args:
+        lr: learning rate > 0, or a 1-D array of them (one per stacked model).
+    """
+    lr_ = _validate.positive_array("lr", lr)
+
+    def init(params: object) -> OptState:
+        del params
+        return EmptyState()
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        return tree_map(lambda p, g: p - _per_model(lr_, p) * g, params, grads), state
+
+    return _make("sgd", {"lr": lr_}, init, update)
+
+
+def momentum(lr: float | FloatArray, beta: float = 0.9, *, nesterov: bool = False) -> Optimizer:
+    """Heavy-ball momentum: ``v = beta v + g``, ``p -= lr v`` (Nesterov: ``p -= lr (g + beta v)``).
+
+    Args:
+        lr: learning rate > 0 (or one per model).
+        beta: momentum in [0, 1).
+        nesterov: use Nesterov's look-ahead form.
+    """
+    lr_ = _validate.positive_array("lr", lr)
+    beta_ = _validate.in_range("beta", beta, 0.0, 1.0)
+    if not isinstance(nesterov, bool):
+        raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+
+    def init(params: object) -> OptState:
+        return MomentumState(velocity=_zeros(params))
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        assert isinstance(state, MomentumState)
+        velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
+        if nesterov:
+            new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * (g + beta_ * v), params, grads, velocity)
+        else:
+            new = tree_map(lambda p, v: p - _per_model(lr_, p) * v, params, velocity)
+        return new, MomentumState(velocity=velocity)
+
+    return _make("nesterov" if nesterov else "momentum", {"lr": lr_, "beta": beta_, "nesterov": nesterov}, init, update)
+
+
+def adam(lr: float | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+    """Adam with bias correction (Kingma & Ba, 2015).
+
+    The first step moves every parameter by about ``lr * sign(g)``.
+
+    Args:
+        lr: step size > 0 (or one per model).
+        b1, b2: decay rates of the moment estimates, in [0, 1).
+        eps: > 0, added to the root of the second moment.
+    """
+    lr_ = _validate.positive_array("lr", lr)
+    b1_ = _validate.in_range("b1", b1, 0.0, 1.0)
+    b2_ = _validate.in_range("b2", b2, 0.0, 1.0)
+    eps_ = _validate.positive("eps", eps)
+
+    def init(params: object) -> OptState:
+        return AdamState(count=0, mu=_zeros(params), nu=_zeros(params))
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        assert isinstance(state, AdamState)
+        count = state.count + 1
+        mu = tree_map(lambda m, g: b1_ * m + (1.0 - b1_) * g, state.mu, grads)
+        nu = tree_map(lambda v, g: b2_ * v + (1.0 - b2_) * (g * g), state.nu, grads)
+        c1 = 1.0 - b1_**count
+        c2 = 1.0 - b2_**count
+        new = tree_map(
+            lambda p, m, v: p - _per_model(lr_, p) * (m / c1) / (np.sqrt(v / c2) + eps_),
+            params,
+            mu,
+            nu,
+        )
+        return new, AdamState(count=count, mu=mu, nu=nu)
+
+    return _make("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update)
+
+
+def rmsprop(lr: float | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
+    """RMSprop: ``s = decay s + (1 - decay) g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
+    lr_ = _validate.positive_array("lr", lr)
+    decay_ = _validate.in_range("decay", decay, 0.0, 1.0)
+    eps_ = _validate.positive("eps", eps)
+
+    def init(params: object) -> OptState:
+        return RMSPropState(nu=_zeros(params))
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        assert isinstance(state, RMSPropState)
+        nu = tree_map(lambda v, g: decay_ * v + (1.0 - decay_) * (g * g), state.nu, grads)
+        new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
+        return new, RMSPropState(nu=nu)
+
+    return _make("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update)
+
+
+def adagrad(lr: float | FloatArray = 1e-2, eps: float = 1e-8) -> Optimizer:
+    """Adagrad: ``s += g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
+    lr_ = _validate.positive_array("lr", lr)
+    eps_ = _validate.positive("eps", eps)
+
+    def init(params: object) -> OptState:
+        return AdagradState(sum_sq=_zeros(params))
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        assert isinstance(state, AdagradState)
+        sum_sq = tree_map(lambda s, g: s + g * g, state.sum_sq, grads)
+        new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
+        return new, AdagradState(sum_sq=sum_sq)
+
+    return _make("adagrad", {"lr": lr_, "eps": eps_}, init, update)
+
+
+OPTIMIZERS: Mapping[str, dict[str, Hyper]] = MappingProxyType(
+    {
+        "sgd": {"lr": 0.1},
+        "momentum": {"lr": 0.1, "beta": 0.9},
+        "nesterov": {"lr": 0.1, "beta": 0.9, "nesterov": True},
+        "adam": {"lr": 1e-2},
+        "rmsprop": {"lr": 1e-2},
+        "adagrad": {"lr": 0.1},
+    }
+)
+"""Every optimizer by name with default hyperparameters; tests are parametrized over it."""
+
+
+def make_optimizer(name: str, **hyperparams: Hyper) -> Optimizer:
+    """Build an optimizer by name (``OPTIMIZERS``); keyword arguments override its defaults.
+
+    Example:
+        >>> make_optimizer("adam", lr=0.01).hyperparams["lr"]
+        0.01
+    """
+    _validate.choice("optimizer", name, tuple(OPTIMIZERS))
+    kwargs: dict[str, Hyper] = {**OPTIMIZERS[name], **hyperparams}
+    if name == "sgd":
+        return sgd(**kwargs)  # type: ignore[arg-type]
+    if name in ("momentum", "nesterov"):
+        return momentum(**kwargs)  # type: ignore[arg-type]
+    if name == "adam":
+        return adam(**kwargs)  # type: ignore[arg-type]
+    if name == "rmsprop":
+        return rmsprop(**kwargs)  # type: ignore[arg-type]
+    return adagrad(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,213 @@
+"""Training traces: what a run did, epoch by epoch, and how two runs differ.
+
+    Trace                               # per-epoch loss / accuracy / grad_norm, final params,
+                                        # snapshots, config, seed, why it stopped
+    trace.member(k)      -> Trace       # model k of a stacked run, as if trained alone
+    compare_traces(a, b) -> TraceDiff   # equal?, first differing epoch, largest difference
+
+Epoch ``e`` (1-based) is stored at index ``e - 1``.  For a stacked run of M
+models the per-epoch arrays have shape `(epochs, M)`; a model that stopped
+early has NaN after its last epoch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+import numpy as np
+
+from functional_nn._records import FloatArray, array_field
+from functional_nn.network import Network, Params
+from functional_nn.optimizers import OptState
+from functional_nn.tree import leaves, tree_map
+
+if TYPE_CHECKING:
+    from functional_nn.training import TrainConfig
+
+__all__ = ["Trace", "TraceDiff", "compare_traces", "EPOCHS_DONE"]
+
+EPOCHS_DONE = "epochs done"
+
+
+@attrs.frozen
+class Trace:
+    """The result of ``train``.
+
+    Attributes:
+        loss: `(epochs_run, *models)` loss during each epoch (full batch: of the
+            params before that epoch's update; mini-batch: mean over the batches).
+        accuracy: same shape; share of correct labels, measured as ``loss``.
+        grad_norm: same shape; Euclidean norm of the gradient (mini-batch: mean over batches).
+        params: final params (after divergence: the last params whose loss was finite).
+        opt_state: optimizer state belonging to ``params``.
+        final_loss, final_accuracy: `models`; of ``params`` on the whole training set.
+        stop_epoch: `models` int array: epochs run by each model.
+        stop_reasons: one per model: "epochs done", "loss threshold reached at
+            epoch k" or "diverged at epoch k".
+        snapshots: ``(epoch, params)`` pairs, every ``config.snapshot_every`` epochs.
+        network, config, seed: what produced the trace.
+    """
+
+    loss: FloatArray = array_field()
+    accuracy: FloatArray = array_field()
+    grad_norm: FloatArray = array_field()
+    params: Params
+    opt_state: OptState
+    final_loss: FloatArray = array_field()
+    final_accuracy: FloatArray = array_field()
+    stop_epoch: FloatArray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+    stop_reasons: tuple[str, ...]
+    snapshots: tuple[tuple[int, Params], ...]
+    network: Network
+    config: "TrainConfig"
+    seed: int | tuple[int, ...]
+
+    @property
+    def models(self) -> tuple[int, ...]:
+        """Leading model axes (``()`` for a single model)."""
+        return tuple(self.loss.shape[1:])
+
+    @property
+    def epochs_run(self) -> int:
+        """Number of epochs recorded (the longest-running model's)."""
+        return int(self.loss.shape[0])
+
+    @property
+    def stop_reason(self) -> str:
+        """Why training stopped; for a stack, a count of each member's reason."""
+        if len(self.stop_reasons) == 1 and not self.models:
+            return self.stop_reasons[0]
+        kinds: dict[str, int] = {}
+        for r in self.stop_reasons:
+            key = r.split(" at epoch")[0]
+            kinds[key] = kinds.get(key, 0) + 1
+        return ", ".join(f"{v} {k}" for k, v in kinds.items())
+
+    def member(self, k: int) -> "Trace":
+        """Model ``k`` of a stacked run (one leading model axis), as a single-model trace."""
+        if len(self.models) != 1:
+            raise ValueError(f"member() needs a trace stacked over one model axis, this one has models {self.models}")
+        if not 0 <= k < self.models[0]:
+            raise ValueError(f"k must be in [0, {self.models[0]}), got {k}")
+        run = int(self.stop_epoch[k])
+        pick = lambda a: a[k]  # noqa: E731
+        seeds = self.seed if isinstance(self.seed, tuple) else (self.seed,) * self.models[0]
+        return Trace(
+            loss=self.loss[:run, k],
+            accuracy=self.accuracy[:run, k],
+            grad_norm=self.grad_norm[:run, k],
+            params=tree_map(pick, self.params),
+            opt_state=_member_state(self.opt_state, k),
+            final_loss=self.final_loss[k],
+            final_accuracy=self.final_accuracy[k],
+            stop_epoch=np.asarray(self.stop_epoch[k]),
+            stop_reasons=(self.stop_reasons[k],),
+            snapshots=tuple((e, tree_map(pick, p)) for e, p in self.snapshots if e <= run),
+            network=self.network,
+            config=self.config.member(k),
+            seed=seeds[k],
+        )
+
+
+def _member_state(state: OptState, k: int) -> OptState:
+    changes = {}
+    for field in attrs.fields(type(state)):
+        value = getattr(state, field.name)
+        if isinstance(value, tuple):
+            changes[field.name] = tree_map(lambda a: a[k], value)
+    return attrs.evolve(state, **changes)
+
+
+@attrs.frozen
+class TraceDiff:
+    """How two traces differ.
+
+    Attributes:
+        equal: same epochs run, bit-identical per-epoch arrays and final params.
+        first_differing_epoch: first epoch (1-based) whose loss, accuracy or
+            gradient norm differs, or None.
+        max_abs_diff: largest absolute difference over per-epoch arrays and final params
+            (inf when the shapes differ).
+        max_rel_diff: the same, relative to the larger magnitude.
+        reason: one line saying what differs ("" when equal).
+    """
+
+    equal: bool
+    first_differing_epoch: int | None
+    max_abs_diff: float
+    max_rel_diff: float
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.equal
+
+
+def _diff(a: FloatArray, b: FloatArray) -> tuple[float, float]:
+    if a.shape != b.shape:
+        return float("inf"), float("inf")
+    if a.size == 0:
+        return 0.0, 0.0
+    both_nan = np.isnan(a) & np.isnan(b)
+    same = (a == b) | both_nan
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.where(same, 0.0, np.abs(a - b))
+        d = np.where(np.isnan(d), np.inf, d)
+        scale = np.maximum(np.abs(a), np.abs(b))
+        rel = np.where(same, 0.0, d / np.where(scale == 0, 1.0, scale))
+    return float(np.max(d)), float(np.max(rel))
+
+
+def compare_traces(a: Trace, b: Trace) -> TraceDiff:
+    """Compare two traces epoch by epoch and by final params.
+
+    Returns:
+        A TraceDiff; ``bool(diff)`` is True when the traces are identical.
+
+    Example:
+        >>> # compare_traces(trace, trace).equal is True for any trace
+    """
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, Trace):
+            raise TypeError(f"{name} must be a Trace, got {type(value).__name__}")
+    first: int | None = None
+    abs_max, rel_max = 0.0, 0.0
+    reasons: list[str] = []
+    if a.loss.shape != b.loss.shape:
+        reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
+    for name in ("loss", "accuracy", "grad_norm"):
+        x, y = getattr(a, name), getattr(b, name)
+        common = min(x.shape[0], y.shape[0])
+        if x.shape[1:] != y.shape[1:]:
+            abs_max = rel_max = float("inf")
+            continue
+        xs, ys = x[:common], y[:common]
+        d, r = _diff(xs, ys)
+        abs_max, rel_max = max(abs_max, d), max(rel_max, r)
+        differs = ~((xs == ys) | (np.isnan(xs) & np.isnan(ys)))
+        rows = np.flatnonzero(differs.reshape(common, -1).any(axis=1)) if common else np.array([], dtype=int)
+        if rows.size:
+            e = int(rows[0]) + 1
+            first = e if first is None else min(first, e)
+        if x.shape[0] != y.shape[0] and first is None:
+            first = common + 1
+    pa, pb = leaves(a.params), leaves(b.params)
+    if len(pa) != len(pb):
+        abs_max = rel_max = float("inf")
+        reasons.append("params have different structures")
+    else:
+        for x, y in zip(pa, pb, strict=True):
+            d, r = _diff(x, y)
+            abs_max, rel_max = max(abs_max, d), max(rel_max, r)
+    if first is not None:
+        reasons.insert(0, f"first difference at epoch {first}")
+    if abs_max > 0 and not reasons:
+        reasons.append("final params differ")
+    equal = not reasons and abs_max == 0.0
+    return TraceDiff(
+        equal=equal,
+        first_differing_epoch=first,
+        max_abs_diff=abs_max,
+        max_rel_diff=rel_max,
+        reason="; ".join(reasons),
+    )

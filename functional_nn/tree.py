@@ -1,0 +1,108 @@
+"""Trees of arrays: records (attrs classes) and tuples of them, so optimizers
+are written once for every network.
+
+    leaves(tree)                 -> tuple of arrays, in field order, depth first
+    tree_map(f, tree, *rest)     -> tree of f(leaf, *rest_leaves), same structure
+    tree_vdot(a, b, model_ndim=0) -> per-model sum over leaves of a * b
+    tree_unflatten(like, leaves) -> tree shaped as ``like`` holding ``leaves``
+
+A leaf is an ``np.ndarray``; a node is a tuple or an attrs instance whose
+fields are trees.  Records are rebuilt without re-running validators (their
+leaves come from arithmetic on validated records), and every new array is
+made read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+
+from functional_nn._records import FloatArray, readonly, trusted
+
+__all__ = ["leaves", "tree_map", "tree_unflatten", "tree_vdot"]
+
+T = TypeVar("T")
+
+
+def _iter_leaves(tree: object) -> Iterator[FloatArray]:
+    if isinstance(tree, np.ndarray):
+        yield tree
+    elif isinstance(tree, tuple):
+        for item in tree:
+            yield from _iter_leaves(item)
+    elif attrs.has(type(tree)):
+        for field in attrs.fields(type(tree)):
+            yield from _iter_leaves(getattr(tree, field.name))
+    else:
+        raise TypeError(f"expected a tree of arrays (records, tuples, arrays), found {type(tree).__name__}")
+
+
+def leaves(tree: object) -> tuple[FloatArray, ...]:
+    """All arrays of ``tree``, depth first, records in field order."""
+    return tuple(_iter_leaves(tree))
+
+
+def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...]) -> Any:
+    if isinstance(tree, np.ndarray):
+        out = f(tree, *rest)
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"tree_map: f must return an array, got {type(out).__name__}")
+        if out.flags.owndata and out is not tree and not any(out is r for r in rest):
+            out.flags.writeable = False  # a fresh array nobody else holds
+        elif out.flags.writeable:
+            out = readonly(out)  # someone else's array: freeze a view, not theirs
+        return out
+    if isinstance(tree, tuple):
+        return tuple(_map(f, t, tuple(r[i] for r in rest)) for i, t in enumerate(tree))
+    cls = type(tree)
+    if attrs.has(cls):
+        return trusted(
+            cls,
+            **{
+                fld.name: _map(f, getattr(tree, fld.name), tuple(getattr(r, fld.name) for r in rest))
+                for fld in attrs.fields(cls)
+            },
+        )
+    raise TypeError(f"expected a tree of arrays (records, tuples, arrays), found {cls.__name__}")
+
+
+def tree_map(f: Callable[..., FloatArray], tree: T, *rest: T) -> T:
+    """Apply ``f`` leafwise to ``tree`` and the trees ``rest`` of the same structure.
+
+    Args:
+        f: called as ``f(leaf, *rest_leaves)``; must return a new array.
+        tree: a record, tuple or array.
+        rest: trees with exactly the structure of ``tree``.
+
+    Returns:
+        A new tree of the same structure; the inputs are left unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> tree_map(lambda a, b: a + b, (np.ones(2),), (np.ones(2),))[0]
+        array([2., 2.])
+    """
+    result: T = _map(f, tree, rest)
+    return result
+
+
+def tree_unflatten(like: T, new_leaves: tuple[FloatArray, ...]) -> T:
+    """A tree with the structure of ``like`` holding ``new_leaves`` in leaf order."""
+    it = iter(new_leaves)
+    result = tree_map(lambda _: next(it), like)
+    return result
+
+
+def tree_vdot(a: object, b: object, *, model_ndim: int = 0) -> FloatArray:
+    """Sum over leaves of ``sum(a * b)`` over all but the leading ``model_ndim`` axes.
+
+    For params stacked over ``model_ndim`` leading model axes the result has
+    those axes' shape: one number per model.
+    """
+    total: FloatArray = np.zeros(())
+    for x, y in zip(leaves(a), leaves(b), strict=True):
+        total = total + np.sum(x * y, axis=tuple(range(model_ndim, x.ndim)))
+    return total
