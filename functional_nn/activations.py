@@ -62,7 +62,8 @@ def sigmoid(z: FloatArray) -> FloatArray:
     Written as ``(1 + tanh(z / 2)) / 2``: tanh saturates at +-1 instead of
     overflowing, so ``|z| = 1000`` gives exactly 0 or 1 with no warning.
     """
-    t = np.tanh(0.5 * z)
+    t = np.multiply(z, 0.5)
+    np.tanh(t, out=t)
     t += 1.0
     t *= 0.5
     return t
@@ -79,7 +80,9 @@ class Sigmoid:
 
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
-        return a * (1.0 - a)
+        d = 1.0 - a
+        d *= a
+        return d
 
 
 @attrs.frozen
@@ -93,7 +96,9 @@ class Tanh:
 
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
-        return 1.0 - a * a
+        d = a * a
+        np.subtract(1.0, d, out=d)
+        return d
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ b `(..., out)`; a `(..., n, out)`.
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol, TypeAlias, runtime_checkable
 
 import attrs
@@ -118,6 +119,14 @@ class Layer(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=64)
+def _ones(n: int) -> FloatArray:
+    """A read-only vector of n ones: ``ones @ dz`` sums over samples with one BLAS call."""
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
 def _positive_size(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
     del instance
     _validate.integer(attribute.name, value, minimum=1)
@@ -148,8 +157,9 @@ class DenseLayer:
         return trusted(Dense, w=w, b=np.zeros(self.out_features))
 
     def forward(self, params: Dense, x: FloatArray) -> tuple[FloatArray, Cache]:
-        z = x @ params.w
-        z += params.b[..., None, :]
+        w, b = params.w, params.b
+        z = np.dot(x, w) if w.ndim == 2 and x.ndim == 2 else np.matmul(x, w)
+        z += b if b.ndim == 1 else b[..., None, :]
         a = self.activation.value(z)
         return a, (x, z, a)
 
@@ -157,9 +167,13 @@ class DenseLayer:
         self, params: Dense, cache: Cache, dz: FloatArray, *, input_grad: bool = True
     ) -> tuple[Dense, FloatArray | None]:
         x = cache[0]
-        gw = x.mT @ dz
-        gb = np.sum(dz, axis=-2)
-        dx = dz @ params.w.mT if input_grad else None
+        ones = _ones(dz.shape[-2])
+        if dz.ndim == 2 and x.ndim == 2:
+            gw, gb = np.dot(x.T, dz), np.dot(ones, dz)
+            dx = np.dot(dz, params.w.T) if input_grad else None
+        else:
+            gw, gb = np.matmul(x.mT, dz), np.matmul(ones, dz)
+            dx = np.matmul(dz, params.w.mT) if input_grad else None
         return trusted(Dense, w=gw, b=gb), dx
 
     def check_params(self, params: object, where: str) -> None:

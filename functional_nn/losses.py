@@ -6,6 +6,7 @@ axes: leading axes are independent models.
 
     loss.value(z, a, y)               -> `(...)`    mean over samples and outputs
     loss.delta(z, a, y, activation)   -> dL/dz, shape of z
+    loss.value_and_delta(z, a, y, activation) -> both at once (what the training loop calls)
     loss.check_output(activation)     -> None, or ValueError if the pair is unsupported
 
     mse : mean((a - y)**2); dL/dz = 2 (a - y) f'(z) / (n outputs)
@@ -46,6 +47,12 @@ class Loss(Protocol):
         """``dL/dz``, shape of ``z``."""
         ...
 
+    def value_and_delta(
+        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
+    ) -> tuple[FloatArray, FloatArray]:
+        """``(value, delta)``, sharing the work the two have in common."""
+        ...
+
     def check_output(self, activation: Activation) -> None:
         """Raise ``ValueError`` if this loss cannot follow the given output activation."""
         ...
@@ -55,6 +62,13 @@ def _count(z: FloatArray) -> int:
     return int(z.shape[-1] * z.shape[-2])
 
 
+def _sum_sq(r: FloatArray) -> FloatArray:
+    """Sum of squares over the last two axes (one BLAS dot for a single model)."""
+    if r.ndim == 2:
+        return np.asarray(np.vdot(r, r))
+    return np.einsum("...ij,...ij->...", r, r)
+
+
 @attrs.frozen
 class MSE:
     """Mean squared error ``mean((a - y)**2)`` over samples and outputs."""
@@ -62,14 +76,21 @@ class MSE:
     name: str = attrs.field(default="mse", init=False)
 
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        del z
-        r = a - y
-        return np.mean(r * r, axis=(-2, -1))
+        return _sum_sq(a - y) * (1.0 / _count(z))
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
-        g = (a - y) * (2.0 / _count(z))
-        g *= activation.derivative(z, a)
-        return g
+        return self.value_and_delta(z, a, y, activation)[1]
+
+    def value_and_delta(
+        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
+    ) -> tuple[FloatArray, FloatArray]:
+        r = a - y
+        scale = 1.0 / _count(z)
+        value = _sum_sq(r) * scale
+        g = activation.derivative(z, a)
+        g *= r
+        g *= 2.0 * scale
+        return value, g
 
     def check_output(self, activation: Activation) -> None:
         del activation
@@ -94,6 +115,11 @@ class BCE:
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
         del activation
         return (a - y) * (1.0 / _count(z))
+
+    def value_and_delta(
+        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
+    ) -> tuple[FloatArray, FloatArray]:
+        return self.value(z, a, y), self.delta(z, a, y, activation)
 
     def check_output(self, activation: Activation) -> None:
         if not isinstance(activation, Sigmoid):

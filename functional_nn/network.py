@@ -248,8 +248,7 @@ def _value_and_grad(
     """``(loss, grads, output)``: forward fold, then backward fold over the reversed layers."""
     a, caches = _forward(layers, params, x)
     _, z, a = caches[-1]
-    value = loss.value(z, a, y)
-    dz = loss.delta(z, a, y, layers[-1].activation)
+    value, dz = loss.value_and_delta(z, a, y, layers[-1].activation)
     grads: list[LayerParams] = [params[0]] * len(layers)
     for i in range(len(layers) - 1, -1, -1):
         g, dx = layers[i].backward(params[i], caches[i], dz, input_grad=i > 0)
@@ -260,12 +259,14 @@ def _value_and_grad(
                 dz = dx
             else:
                 _, zp, ap = caches[i - 1]
-                dz = dx * prev.derivative(zp, ap)
+                dz = prev.derivative(zp, ap)
+                dz *= dx
     return value, tuple(grads), a
 
 
 def _accuracy(a: FloatArray, y: FloatArray) -> FloatArray:
-    return np.mean((a >= 0.5) == (y >= 0.5), axis=(-2, -1))
+    hits: FloatArray = ((a >= 0.5) == (y >= 0.5)).sum(axis=(-2, -1))
+    return hits * (1.0 / (a.shape[-1] * a.shape[-2]))
 
 
 def forward(net: Network, params: Params, x: npt.ArrayLike) -> FloatArray:

@@ -30,13 +30,12 @@ import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray, trusted
+from functional_nn._records import FloatArray
 from functional_nn.data import Dataset
 from functional_nn.losses import Loss, get_loss
 from functional_nn.network import (
     Network,
     Params,
-    _accuracy,
     _check_seeds,
     _forward,
     _value_and_grad,
@@ -45,7 +44,6 @@ from functional_nn.network import (
 )
 from functional_nn.optimizers import Optimizer, OptState, make_optimizer
 from functional_nn.trace import EPOCHS_DONE, Trace
-from functional_nn.tree import leaves, tree_map
 
 __all__ = ["TrainConfig", "Progress", "train", "train_iter"]
 
@@ -191,93 +189,143 @@ def _prepare(net: Network, params: Params, data: Dataset, config: TrainConfig) -
     return _Problem(net=net, params=params, x=data.x, y=data.y, config=config, models=models, seeds=seeds)
 
 
-def _sq_norm(grads: Params, stacked: bool) -> FloatArray:
+@attrs.frozen
+class _Layout:
+    """Where each leaf of the params lives in one flat vector per model.
+
+    The training loop keeps params, grads and optimizer states as flat arrays
+    `(*models, total)`: an elementwise optimizer step is then one NumPy
+    operation instead of one per leaf, and the gradient norm one dot product.
+    Records handed to the layers are read-only views into the flat array.
+    """
+
+    models: tuple[int, ...]
+    records: tuple[tuple[type, tuple[tuple[str, int, int, tuple[int, ...]], ...]], ...]
+    total: int
+
+    @classmethod
+    def of(cls, params: Params, models: tuple[int, ...]) -> "_Layout":
+        records = []
+        offset = 0
+        for record in params:
+            fields = []
+            for f in attrs.fields(type(record)):
+                shape = getattr(record, f.name).shape[len(models) :]
+                size = int(np.prod(shape, dtype=np.int64))
+                fields.append((f.name, offset, offset + size, tuple(shape)))
+                offset += size
+            records.append((type(record), tuple(fields)))
+        return cls(models=models, records=tuple(records), total=offset)
+
+    def flatten(self, params: Params) -> FloatArray:
+        """`(*models, total)`: every leaf of ``params`` (or grads) raveled and joined."""
+        if not self.models:  # concatenate(axis=None) ravels every leaf itself
+            return np.concatenate([getattr(r, f[0]) for r, (_, fields) in zip(params, self.records) for f in fields], axis=None)
+        lead = self.models + (-1,)
+        parts = [getattr(r, f[0]).reshape(lead) for r, (_, fields) in zip(params, self.records) for f in fields]
+        return np.concatenate(parts, axis=-1)
+
+    def unflatten(self, flat: FloatArray, *, readonly: bool = True) -> Params:
+        """Params records whose arrays are views into ``flat`` (read-only unless told)."""
+        out = []
+        models = self.models
+        for cls, fields in self.records:
+            record = object.__new__(cls)
+            for name, start, stop, shape in fields:
+                view = flat[..., start:stop].reshape(models + shape)
+                if readonly:
+                    view.flags.writeable = False
+                object.__setattr__(record, name, view)
+            out.append(record)
+        return tuple(out)
+
+    def state_to_records(self, state: OptState) -> OptState:
+        """The optimizer state with its flat arrays turned into params-shaped records."""
+        changes = {}
+        for field in attrs.fields(type(state)):
+            value = getattr(state, field.name)
+            if isinstance(value, np.ndarray):
+                changes[field.name] = self.unflatten(value)
+        return attrs.evolve(state, **changes) if changes else state
+
+
+def _grad_norm(gflat: FloatArray, stacked: bool) -> FloatArray:
     if not stacked:
-        total = 0.0
-        for g in leaves(grads):
-            total += float(np.vdot(g, g))
-        return np.asarray(total)
-    out: FloatArray = np.zeros(())
-    for g in leaves(grads):
-        out = out + np.sum(g * g, axis=tuple(range(1, g.ndim)))
-    return out
+        return np.sqrt(np.dot(gflat, gflat))
+    return np.sqrt(np.einsum("mi,mi->m", gflat, gflat))
 
 
-def _select(mask: FloatArray, a: Any, b: Any) -> Any:
-    """Per model: ``a`` where mask else ``b`` (trees with the same structure, leading model axis)."""
-    return tree_map(lambda x, y: np.where(mask.reshape(mask.shape + (1,) * (x.ndim - 1)), x, y), a, b)
+def _where(mask: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    return np.where(mask[:, None], a, b)
 
 
-def _select_state(mask: FloatArray, a: OptState, b: OptState) -> OptState:
+def _where_state(mask: FloatArray, a: OptState, b: OptState) -> OptState:
     changes = {}
     for field in attrs.fields(type(a)):
-        va, vb = getattr(a, field.name), getattr(b, field.name)
-        if isinstance(va, tuple):
-            changes[field.name] = _select(mask, va, vb)
-    return attrs.evolve(a, **changes)
+        va = getattr(a, field.name)
+        if isinstance(va, np.ndarray):
+            changes[field.name] = _where(mask, va, getattr(b, field.name))
+    return attrs.evolve(a, **changes) if changes else a
 
 
-@attrs.frozen
-class _Epoch:
-    loss: FloatArray
-    accuracy: FloatArray
-    grad_norm: FloatArray
-    params: Params
-    state: OptState
-
-
-def _run(p: _Problem, state: OptState) -> Iterator[_Epoch]:
-    """The fold over epochs, yielding after each; the caller decides when to stop."""
-    layers, loss, opt, cfg = p.net.layers, p.config.loss, p.config.optimizer, p.config
-    stacked = bool(p.models)
-    x, y, params = p.x, p.y, p.params
-    n = x.shape[0]
-    full = cfg.batch_size is None or cfg.batch_size >= n
-    rngs = [np.random.default_rng(seed_sequence(s, 1)) for s in p.seeds] if (cfg.shuffle and not full) else None
-    while True:
-        if full:
-            value, grads, a = _value_and_grad(layers, params, x, y, loss)
-            acc = _accuracy(a, y)
-            gnorm = np.sqrt(_sq_norm(grads, stacked))
-            params, state = opt.update(grads, state, params)
-        else:
-            params, state, value, acc, gnorm = _minibatch_epoch(p, params, state, rngs)
-        yield _Epoch(value, acc, gnorm, params, state)
-
-
-def _minibatch_epoch(
-    p: _Problem, params: Params, state: OptState, rngs: list[np.random.Generator] | None
-) -> tuple[Params, OptState, FloatArray, FloatArray, FloatArray]:
-    layers, loss, opt = p.net.layers, p.config.loss, p.config.optimizer
+def _run(p: _Problem, layout: _Layout, flat: FloatArray, state: OptState) -> Iterator[tuple[FloatArray, FloatArray, FloatArray, FloatArray, OptState]]:
+    """The fold over epochs on flat params: yields ``(loss, accuracy, grad_norm, flat, state)`` after each."""
+    layers, loss, update, cfg = p.net.layers, p.config.loss, p.config.optimizer.update, p.config
     stacked = bool(p.models)
     x, y = p.x, p.y
     n = x.shape[0]
-    bs = p.config.batch_size
+    full = cfg.batch_size is None or cfg.batch_size >= n
+    rngs = [np.random.default_rng(seed_sequence(s, 1)) for s in p.seeds] if (cfg.shuffle and not full) else None
+    ytrue = y >= 0.5
+    flatten = layout.flatten
+    # The layers read the current params through records of views into one
+    # private buffer; each epoch the optimizer's new (pure) result is copied in.
+    # That is cheaper than making new views every epoch, and nothing outside
+    # this generator ever sees the buffer.
+    buffer = flat.copy()
+    params = layout.unflatten(buffer, readonly=False)
+    if full:
+        while True:
+            value, grads, a = _value_and_grad(layers, params, x, y, loss)
+            acc = _accuracy_bool(a, ytrue)
+            gflat = flatten(grads)
+            gnorm = _grad_norm(gflat, stacked)
+            flat, state = update(gflat, state, flat)
+            buffer[...] = flat
+            yield value, acc, gnorm, flat, state
+    bs = cfg.batch_size
     assert bs is not None
-    if rngs is not None:
-        if stacked:
-            perm = np.stack([r.permutation(n) for r in rngs])
-        else:
-            perm = rngs[0].permutation(n)
-        x, y = x[perm], y[perm]
-    total_loss: Any = 0.0
-    total_acc: Any = 0.0
-    total_gn: Any = 0.0
-    batches = 0
-    for start in range(0, n, bs):
-        xb, yb = x[..., start : start + bs, :], y[..., start : start + bs, :]
-        value, grads, a = _value_and_grad(layers, params, xb, yb, loss)
-        w = xb.shape[-2] / n
-        total_loss = total_loss + value * w
-        total_acc = total_acc + _accuracy(a, yb) * w
-        total_gn = total_gn + np.sqrt(_sq_norm(grads, stacked))
-        batches += 1
-        params, state = opt.update(grads, state, params)
-    return params, state, np.asarray(total_loss), np.asarray(total_acc), np.asarray(total_gn / batches)
+    while True:
+        xs, ys = x, y
+        if rngs is not None:
+            perm = np.stack([r.permutation(n) for r in rngs]) if stacked else rngs[0].permutation(n)
+            xs, ys = x[perm], y[perm]
+        total_loss: Any = 0.0
+        total_acc: Any = 0.0
+        total_gn: Any = 0.0
+        batches = 0
+        for start in range(0, n, bs):
+            xb, yb = xs[..., start : start + bs, :], ys[..., start : start + bs, :]
+            value, grads, a = _value_and_grad(layers, params, xb, yb, loss)
+            w = xb.shape[-2] / n
+            total_loss = total_loss + value * w
+            total_acc = total_acc + _accuracy_bool(a, yb >= 0.5) * w
+            gflat = flatten(grads)
+            total_gn = total_gn + _grad_norm(gflat, stacked)
+            batches += 1
+            flat, state = update(gflat, state, flat)
+            buffer[...] = flat
+        yield np.asarray(total_loss), np.asarray(total_acc), np.asarray(total_gn / batches), flat, state
 
 
-def _fold(p: _Problem, on_epoch: Any = None) -> Iterator[Progress]:
-    """Consume ``_run`` into a Trace; yields a Progress per epoch when ``on_epoch`` is set."""
+def _accuracy_bool(a: FloatArray, ytrue: FloatArray) -> FloatArray:
+    right = (a >= 0.5) == ytrue
+    hits = np.count_nonzero(right) if right.ndim == 2 else right.sum(axis=(-2, -1))
+    return np.asarray(hits * (1.0 / (a.shape[-1] * a.shape[-2])))
+
+
+def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
+    """Consume ``_run`` into a Trace; yields a Progress per epoch when ``on_epoch``."""
     cfg = p.config
     epochs = cfg.epochs
     stacked = bool(p.models)
@@ -285,14 +333,16 @@ def _fold(p: _Problem, on_epoch: Any = None) -> Iterator[Progress]:
     loss_buf = np.full(shape, np.nan)
     acc_buf = np.full(shape, np.nan)
     gn_buf = np.full(shape, np.nan)
-    state0 = cfg.optimizer.init(p.params)
+    layout = _Layout.of(p.params, p.models)
+    flat0 = layout.flatten(p.params)
+    state0 = cfg.optimizer.init(flat0)
     snapshots: list[tuple[int, Params]] = []
     stop_loss = cfg.stop_loss if cfg.stop_loss is not None else -math.inf
     snap = cfg.snapshot_every or 0
 
-    # (params, state) at the start of the current epoch and of the one before
-    cur_params, cur_state = p.params, state0
-    prev_params, prev_state = p.params, state0
+    # (flat params, state) at the start of the current epoch and of the one before
+    cur, cur_state = flat0, state0
+    prev, prev_state = flat0, state0
     if stacked:
         m = p.models[0]
         active = np.ones(m, dtype=bool)
@@ -303,65 +353,65 @@ def _fold(p: _Problem, on_epoch: Any = None) -> Iterator[Progress]:
         reasons = [EPOCHS_DONE]
 
     epoch = 0
-    run = _run(p, state0)
-    while epoch < epochs:
-        step = next(run)
+    done = False
+    run = _run(p, layout, flat0, state0)
+    for value, acc, gnorm, new, new_state in run:
+        i = epoch
         epoch += 1
-        i = epoch - 1
-        loss_buf[i] = step.loss
-        acc_buf[i] = step.accuracy
-        gn_buf[i] = step.grad_norm
-        new_params, new_state = step.params, step.state
+        loss_buf[i] = value
+        acc_buf[i] = acc
+        gn_buf[i] = gnorm
         if not stacked:
-            value = float(step.loss)
-            if not math.isfinite(value):
+            v = float(value)
+            if not math.isfinite(v):
                 reasons[0] = f"diverged at epoch {epoch}"
-                new_params, new_state = prev_params, prev_state
+                new, new_state = prev, prev_state
                 stop_epoch = np.asarray(epoch)
-            elif value < stop_loss:
+                done = True
+            elif v < stop_loss:
                 reasons[0] = f"loss threshold reached at epoch {epoch}"
                 stop_epoch = np.asarray(epoch)
-            done = epoch < epochs and reasons[0] != EPOCHS_DONE
+                done = True
         else:
             was_active = active
-            diverged = was_active & ~np.isfinite(step.loss)
-            reached = was_active & ~diverged & (step.loss < stop_loss)
+            diverged = was_active & ~np.isfinite(value)
+            reached = was_active & ~diverged & (value < stop_loss)
             if not was_active.all():
-                # models stopped before keep everything; their entries stay NaN
+                # models stopped earlier keep their params and state; their entries stay NaN
                 loss_buf[i, ~was_active] = np.nan
                 acc_buf[i, ~was_active] = np.nan
                 gn_buf[i, ~was_active] = np.nan
-                new_params = _select(was_active, new_params, cur_params)
-                new_state = _select_state(was_active, new_state, cur_state)
+                new = _where(was_active, new, cur)
+                new_state = _where_state(was_active, new_state, cur_state)
             if diverged.any():
-                new_params = _select(diverged, prev_params, new_params)
-                new_state = _select_state(diverged, prev_state, new_state)
+                new = _where(diverged, prev, new)
+                new_state = _where_state(diverged, prev_state, new_state)
             for k in np.flatnonzero(diverged | reached):
                 reasons[k] = f"{'diverged' if diverged[k] else 'loss threshold reached'} at epoch {epoch}"
                 stop_epoch[k] = epoch
             active = was_active & ~diverged & ~reached
             done = not active.any()
-        prev_params, prev_state = cur_params, cur_state
-        cur_params, cur_state = new_params, new_state
+        prev, prev_state = cur, cur_state
+        cur, cur_state = new, new_state
         if snap and epoch % snap == 0:
-            snapshots.append((epoch, cur_params))
-        if on_epoch is not None and not done and epoch < epochs:
-            yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[i].copy(), accuracy=acc_buf[i].copy(), grad_norm=gn_buf[i].copy())
-        if done:
+            snapshots.append((epoch, layout.unflatten(cur)))
+        if done or epoch == epochs:
             break
+        if on_epoch:
+            yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[i].copy(), accuracy=acc_buf[i].copy(), grad_norm=gn_buf[i].copy())
     run.close()
 
-    final_value, _, final_a = _value_and_grad(p.net.layers, cur_params, p.x, p.y, cfg.loss)
-    final_acc = _accuracy(final_a, p.y)
+    params = layout.unflatten(cur)
+    final_value, _, final_a = _value_and_grad(p.net.layers, params, p.x, p.y, cfg.loss)
     keep = slice(0, epoch)
     trace = Trace(
         loss=loss_buf[keep].copy() if epoch < epochs else loss_buf,
         accuracy=acc_buf[keep].copy() if epoch < epochs else acc_buf,
         grad_norm=gn_buf[keep].copy() if epoch < epochs else gn_buf,
-        params=_freeze(cur_params),
-        opt_state=cur_state,
+        params=params,
+        opt_state=layout.state_to_records(cur_state),
         final_loss=final_value,
-        final_accuracy=final_acc,
+        final_accuracy=_accuracy_bool(final_a, p.y >= 0.5),
         stop_epoch=stop_epoch,
         stop_reasons=tuple(reasons),
         snapshots=tuple(snapshots),
@@ -369,11 +419,8 @@ def _fold(p: _Problem, on_epoch: Any = None) -> Iterator[Progress]:
         config=cfg,
         seed=cfg.seed,
     )
-    yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[epoch - 1], accuracy=acc_buf[epoch - 1], grad_norm=gn_buf[epoch - 1], trace=trace)
-
-
-def _freeze(params: Params) -> Params:
-    return tuple(trusted(type(r), **{f.name: getattr(r, f.name) for f in attrs.fields(type(r))}) for r in params)
+    last = epoch - 1
+    yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[last], accuracy=acc_buf[last], grad_norm=gn_buf[last], trace=trace)
 
 
 def train(net: Network, params: Params, data: Dataset, config: TrainConfig) -> Trace:
