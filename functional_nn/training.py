@@ -23,6 +23,8 @@ A stopped model of a stack stops updating while the others go on.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -44,6 +46,7 @@ from functional_nn.network import (
 )
 from functional_nn.optimizers import Optimizer, OptState, make_optimizer
 from functional_nn.trace import EPOCHS_DONE, Trace
+from functional_nn.tree import tree_map
 
 __all__ = ["TrainConfig", "Progress", "train", "train_iter"]
 
@@ -423,7 +426,7 @@ def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
     yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[last], accuracy=acc_buf[last], grad_norm=gn_buf[last], trace=trace)
 
 
-def train(net: Network, params: Params, data: Dataset, config: TrainConfig) -> Trace:
+def train(net: Network, params: Params, data: Dataset, config: TrainConfig, *, workers: int | None = None) -> Trace:
     """Train ``params`` of ``net`` on ``data``: a fold over epochs.
 
     Args:
@@ -431,6 +434,9 @@ def train(net: Network, params: Params, data: Dataset, config: TrainConfig) -> T
         params: initial params (``init(net, seed)``); stacked over one model axis to train many at once.
         data: the training set.
         config: epochs, optimizer, loss, batching, seed and stop rules.
+        workers: threads for a stacked run (default: the machine's cores, at most
+            ``os.cpu_count()``).  The models are split into chunks trained
+            independently; every model's result is the same whatever the split.
 
     Returns:
         The Trace: per-epoch loss / accuracy / gradient norm, final params and
@@ -446,12 +452,94 @@ def train(net: Network, params: Params, data: Dataset, config: TrainConfig) -> T
         (5,)
     """
     problem = _prepare(net, params, data, config)
+    n_workers = _validate.integer("workers", workers, minimum=1) if workers is not None else (os.cpu_count() or 1)
+    chunks = _chunks(problem, n_workers)
+    if len(chunks) == 1:
+        return _train_problem(problem)
+    with ThreadPoolExecutor(max_workers=min(n_workers, len(chunks))) as pool:
+        parts = list(pool.map(_train_problem, [_sub_problem(problem, lo, hi) for lo, hi in chunks]))
+    return _merge(problem, parts)
+
+
+def _train_problem(problem: _Problem) -> Trace:
+    # errstate is per thread (a context variable): set it in the thread that computes
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         last = None
         for last in _fold(problem):
             pass
     assert last is not None and last.trace is not None
     return last.trace
+
+
+_CHUNK_BYTES = 256 * 1024
+"""Target size of one activation array of a chunk: big enough to amortize the
+per-operation overhead, small enough to stay in cache."""
+
+
+def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
+    """Split a stack of models into contiguous chunks for the worker threads."""
+    if not p.models or workers == 1:
+        return [(0, p.models[0] if p.models else 1)]
+    m = p.models[0]
+    n = p.x.shape[0] if p.config.batch_size is None else min(p.config.batch_size, p.x.shape[0])
+    width = max(max(layer.in_features, layer.out_features) for layer in p.net.layers)
+    per_model = max(n * width * 8, 1)
+    size = max(1, _CHUNK_BYTES // per_model)
+    count = max(workers, -(-m // size)) if m >= 2 * workers else 1
+    count = min(count, m)
+    bounds = np.linspace(0, m, count + 1).round().astype(int)
+    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
+def _sub_problem(p: _Problem, lo: int, hi: int) -> _Problem:
+    hyper = p.config.optimizer.hyperparams
+    opt = p.config.optimizer
+    if any(isinstance(v, np.ndarray) for v in hyper.values()):
+        name = "momentum" if opt.name == "nesterov" else opt.name
+        opt = make_optimizer(name, **{k: (v[lo:hi] if isinstance(v, np.ndarray) else v) for k, v in hyper.items()})
+    seeds = p.seeds[lo:hi]
+    config = attrs.evolve(p.config, seed=seeds, optimizer=opt)
+    params = tree_map(lambda a: a[lo:hi], p.params)
+    return attrs.evolve(p, params=params, config=config, models=(hi - lo,), seeds=seeds)
+
+
+def _merge(p: _Problem, parts: list[Trace]) -> Trace:
+    """One stacked trace from the traces of consecutive chunks of models."""
+    run = max(t.epochs_run for t in parts)
+
+    def pad(a: FloatArray) -> FloatArray:
+        if a.shape[0] == run:
+            return a
+        return np.concatenate([a, np.full((run - a.shape[0],) + a.shape[1:], np.nan)])
+
+    def cat(*xs: FloatArray) -> FloatArray:
+        return np.concatenate(xs)
+
+    snaps_by_epoch: dict[int, list[Params]] = {}
+    for t in parts:
+        for e, sp in t.snapshots:
+            snaps_by_epoch.setdefault(e, []).append(sp)
+    snapshots = tuple((e, tree_map(cat, *sps)) for e, sps in sorted(snaps_by_epoch.items()) if len(sps) == len(parts))
+    state = parts[0].opt_state
+    changes = {}
+    for field in attrs.fields(type(state)):
+        if isinstance(getattr(state, field.name), tuple):
+            changes[field.name] = tree_map(cat, *[getattr(t.opt_state, field.name) for t in parts])
+    return Trace(
+        loss=np.concatenate([pad(t.loss) for t in parts], axis=1),
+        accuracy=np.concatenate([pad(t.accuracy) for t in parts], axis=1),
+        grad_norm=np.concatenate([pad(t.grad_norm) for t in parts], axis=1),
+        params=tree_map(cat, *[t.params for t in parts]),
+        opt_state=attrs.evolve(state, **changes),
+        final_loss=np.concatenate([t.final_loss for t in parts]),
+        final_accuracy=np.concatenate([t.final_accuracy for t in parts]),
+        stop_epoch=np.concatenate([t.stop_epoch for t in parts]),
+        stop_reasons=tuple(r for t in parts for r in t.stop_reasons),
+        snapshots=snapshots,
+        network=p.net,
+        config=p.config,
+        seed=p.config.seed,
+    )
 
 
 def train_iter(net: Network, params: Params, data: Dataset, config: TrainConfig) -> Iterator[Progress]:
