@@ -1,0 +1,107 @@
+"""The scripts: the lab's main job end to end, its flags and its errors."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import functional_nn as fnn
+from functional_nn import io as fio
+from scripts import lab
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
+
+
+def test_lab_runs_both_datasets_and_writes_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = lab.main(["--epochs", "300", "--print-every", "100", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^epoch +100 loss : \d+\.\d+$", out, re.M)
+    lines = re.findall(r"^Iter(\d+) \| Ground truth: ([01]) \| prediction: ([0-9.e+-]+) \|$", out, re.M)
+    assert len(lines) == 100 + 21
+    assert re.search(r"^loss=\d+\.\d+ accuracy=\d+\.\d\d%$", out, re.M)
+    for name in ("linear", "xor"):
+        for kind in ("comparison", "learning_curve"):
+            w, h = _png_size(tmp_path / f"{name}_{kind}.png")
+            assert w > 400 and h > 300
+        trace = fio.load_trace(tmp_path / f"{name}_trace.npz")
+        assert trace.loss.shape == (300,)
+
+
+def test_lab_defaults_reach_full_accuracy_on_xor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lab.main(["--dataset", "xor", "--out", str(tmp_path), "--print-every", "5000"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy=100.00%" in out
+    trace = fio.load_trace(tmp_path / "xor_trace.npz")
+    data = fnn.generate_xor_easy()
+    assert np.array_equal(fnn.predict(trace.network, trace.params, data.x), data.y)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr", "0"], "lr must be > 0"),
+        (["--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--activation", "swish"], "hidden must be one of"),
+        (["--loss", "hinge"], "loss must be one of"),
+        (["--optimizer", "lion"], "optimizer must be one of"),
+        (["--init", "zeros"], "scheme must be one of"),
+        (["--hidden", "10,0"], r"sizes\[2\] must be an integer >= 1"),
+        (["--batch-size", "500"], "batch_size must be between 1 and the number of samples"),
+        (["--loss", "bce", "--output-activation", "tanh"], "needs a sigmoid output layer"),
+    ],
+)
+def test_lab_bad_values_exit_2_with_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    short = [] if "--epochs" in argv else ["--epochs", "5"]
+    assert lab.main([*argv, *short, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "many"], ["--hidden", "a,b"], ["--dataset", "moons"], ["--nope"]])
+def test_lab_bad_flags_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        lab.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_lab_unwritable_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert lab.main(["--epochs", "5", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.S)
+    assert len(blocks) == 2, "the README gives exactly two set-up commands"
+    run_lab, run_tests = blocks
+    assert "scripts.lab" in run_lab and "pytest" in run_tests and "mypy" in run_tests
+    assert run_tests in (root / ".ci" / "run").read_text()
+
+
+def test_import_does_not_pull_in_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, functional_nn; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
