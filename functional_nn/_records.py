@@ -33,13 +33,21 @@ def readonly(a: npt.ArrayLike) -> FloatArray:
     return view
 
 
+def _readonly_field(value: npt.ArrayLike, field: "attrs.Attribute[Any]") -> FloatArray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{field.name} must be an array of real numbers, got dtype {arr.dtype}")
+    return readonly(arr)
+
+
 def _array_eq(a: FloatArray, b: FloatArray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 
 def array_field(**kwargs: Any) -> Any:
     """An attrs field holding a read-only float64 array, compared by value."""
-    return attrs.field(converter=readonly, eq=attrs.cmp_using(eq=_array_eq), **kwargs)
+    converter = attrs.Converter(_readonly_field, takes_field=True)  # type: ignore[call-overload]
+    return attrs.field(converter=converter, eq=attrs.cmp_using(eq=_array_eq), **kwargs)
 
 
 def trusted(cls: type[T], **fields: Any) -> T:

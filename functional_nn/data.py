@@ -45,7 +45,7 @@ def check_xy(x: npt.ArrayLike, y: npt.ArrayLike, *, x_name: str = "x", y_name: s
         raise ValueError(f"{y_name} must have shape ({xa.shape[0]}, outputs) to match {x_name}, got shape {ya.shape}")
     bad = (ya != 0.0) & (ya != 1.0)
     if np.any(bad):
-        raise ValueError(f"{y_name} must hold labels 0 or 1, got {ya[bad][0]!r} (and {int(bad.sum())} such value(s) in all)")
+        raise ValueError(f"{y_name} must hold labels 0 or 1, got {float(ya[bad][0])!r} (and {int(bad.sum())} such value(s) in all)")
     return xa, ya
 
 

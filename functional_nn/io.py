@@ -203,7 +203,10 @@ def _state_arrays(state: OptState) -> tuple[dict[str, FloatArray], dict[str, Any
     meta: dict[str, Any] = {"type": type(state).__name__, "scalars": {}, "trees": []}
     for f in attrs.fields(type(state)):
         value = getattr(state, f.name)
-        if isinstance(value, (tuple,)) or attrs.has(type(value)):
+        if isinstance(value, np.ndarray):
+            meta.setdefault("arrays", []).append(f.name)
+            arrays[f"state/{f.name}"] = value
+        elif isinstance(value, tuple) or attrs.has(type(value)):
             meta["trees"].append(f.name)
             for j, leaf in enumerate(leaves(value)):
                 arrays[f"state/{f.name}/{j}"] = leaf
@@ -217,6 +220,13 @@ def _state_from(arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], param
     if name not in STATE_TYPES:
         raise ValueError(f"{path}: unknown optimizer state type {name!r}")
     fields: dict[str, Any] = dict(meta["scalars"])
+    for array_name in meta.get("arrays", []):
+        key = f"state/{array_name}"
+        if key not in arrays:
+            raise ValueError(f"{path}: missing array {key!r}")
+        value = arrays[key]
+        value.flags.writeable = False
+        fields[array_name] = value
     n_leaves = len(leaves(params))
     for tree_name in meta["trees"]:
         ls = []

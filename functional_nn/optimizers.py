@@ -68,7 +68,7 @@ class MomentumState:
 
 @attrs.frozen
 class AdamState:
-    count: int  # steps taken so far
+    count: FloatArray  # `()` or `(models,)`: steps taken so far (per model once models stop at different epochs)
     mu: object  # tree like params: first moment (mean of g)
     nu: object  # tree like params: second moment (mean of g**2)
 
@@ -139,6 +139,17 @@ def _per_model(h: float | FloatArray, leaf: FloatArray) -> float | FloatArray:
     if isinstance(h, float):
         return h
     return h.reshape(h.shape + (1,) * (leaf.ndim - h.ndim))
+
+
+def _frozen(a: FloatArray) -> FloatArray:
+    a = np.asarray(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+def _scalar_or_array(a: FloatArray) -> float | FloatArray:
+    """A 0-d array as a Python float (broadcasts anywhere), else the per-model array."""
+    return float(a) if a.ndim == 0 else a
 
 
 def _make(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn) -> Optimizer:
@@ -214,17 +225,17 @@ def adam(lr: float | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps:
     eps_ = _validate.positive("eps", eps)
 
     def init(params: object) -> OptState:
-        return AdamState(count=0, mu=_zeros(params), nu=_zeros(params))
+        return AdamState(count=_frozen(np.zeros(())), mu=_zeros(params), nu=_zeros(params))
 
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         assert isinstance(state, AdamState)
-        count = state.count + 1
+        count = _frozen(state.count + 1.0)
         mu = tree_map(lambda m, g: b1_ * m + (1.0 - b1_) * g, state.mu, grads)
         nu = tree_map(lambda v, g: b2_ * v + (1.0 - b2_) * (g * g), state.nu, grads)
-        c1 = 1.0 - b1_**count
-        c2 = 1.0 - b2_**count
+        c1 = _scalar_or_array(1.0 - b1_**count)
+        c2 = _scalar_or_array(1.0 - b2_**count)
         new = tree_map(
-            lambda p, m, v: p - _per_model(lr_, p) * (m / c1) / (np.sqrt(v / c2) + eps_),
+            lambda p, m, v: p - _per_model(lr_, p) * (m / _per_model(c1, m)) / (np.sqrt(v / _per_model(c2, v)) + eps_),
             params,
             mu,
             nu,

@@ -114,7 +114,7 @@ def _member_state(state: OptState, k: int) -> OptState:
     changes = {}
     for field in attrs.fields(type(state)):
         value = getattr(state, field.name)
-        if isinstance(value, tuple):
+        if isinstance(value, (tuple, np.ndarray)):
             changes[field.name] = tree_map(lambda a: a[k], value)
     return attrs.evolve(state, **changes)
 

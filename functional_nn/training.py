@@ -32,7 +32,7 @@ import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray
+from functional_nn._records import FloatArray, array_field
 from functional_nn.data import Dataset
 from functional_nn.losses import Loss, get_loss
 from functional_nn.network import (
@@ -134,15 +134,15 @@ class Progress:
     Attributes:
         epoch: 1-based epoch just finished.
         epochs: the configured number of epochs.
-        loss, accuracy, grad_norm: this epoch's values, shape `models`.
+        loss, accuracy, grad_norm: this epoch's values, shape `models` (read-only copies).
         trace: the finished Trace on the last item, else None.
     """
 
     epoch: int
     epochs: int
-    loss: FloatArray
-    accuracy: FloatArray
-    grad_norm: FloatArray
+    loss: FloatArray = array_field()
+    accuracy: FloatArray = array_field()
+    grad_norm: FloatArray = array_field()
     trace: Trace | None = None
 
 
@@ -247,9 +247,23 @@ class _Layout:
         changes = {}
         for field in attrs.fields(type(state)):
             value = getattr(state, field.name)
-            if isinstance(value, np.ndarray):
+            if isinstance(value, np.ndarray) and value.shape == self.models + (self.total,):
                 changes[field.name] = self.unflatten(value)
         return attrs.evolve(state, **changes) if changes else state
+
+
+def _per_model_state(state: OptState, models: tuple[int, ...]) -> OptState:
+    """Give a stacked run's shared 0-d state fields (Adam's count) one entry per model."""
+    if not models:
+        return state
+    changes = {}
+    for field in attrs.fields(type(state)):
+        value = getattr(state, field.name)
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            full = np.full(models, float(value))
+            full.flags.writeable = False
+            changes[field.name] = full
+    return attrs.evolve(state, **changes) if changes else state
 
 
 def _grad_norm(gflat: FloatArray, stacked: bool) -> FloatArray:
@@ -259,7 +273,9 @@ def _grad_norm(gflat: FloatArray, stacked: bool) -> FloatArray:
 
 
 def _where(mask: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
-    return np.where(mask[:, None], a, b)
+    """Per model: ``a`` where mask else ``b``; a and b are `(models, ...)` or 0-d (shared by all)."""
+    m = mask.reshape(mask.shape + (1,) * max(np.ndim(a) - 1, np.ndim(b) - 1, 0))
+    return np.where(m, a, b)
 
 
 def _where_state(mask: FloatArray, a: OptState, b: OptState) -> OptState:
@@ -267,7 +283,7 @@ def _where_state(mask: FloatArray, a: OptState, b: OptState) -> OptState:
     for field in attrs.fields(type(a)):
         va = getattr(a, field.name)
         if isinstance(va, np.ndarray):
-            changes[field.name] = _where(mask, va, getattr(b, field.name))
+            changes[field.name] = _where(mask, va, getattr(b, field.name))  # flat trees and counts
     return attrs.evolve(a, **changes) if changes else a
 
 
@@ -412,7 +428,7 @@ def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
         accuracy=acc_buf[keep].copy() if epoch < epochs else acc_buf,
         grad_norm=gn_buf[keep].copy() if epoch < epochs else gn_buf,
         params=params,
-        opt_state=layout.state_to_records(cur_state),
+        opt_state=layout.state_to_records(_per_model_state(cur_state, p.models)),
         final_loss=final_value,
         final_accuracy=_accuracy_bool(final_a, p.y >= 0.5),
         stop_epoch=stop_epoch,
@@ -423,7 +439,14 @@ def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
         seed=cfg.seed,
     )
     last = epoch - 1
-    yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[last], accuracy=acc_buf[last], grad_norm=gn_buf[last], trace=trace)
+    yield Progress(
+        epoch=epoch,
+        epochs=epochs,
+        loss=trace.loss[last].copy(),
+        accuracy=trace.accuracy[last].copy(),
+        grad_norm=trace.grad_norm[last].copy(),
+        trace=trace,
+    )
 
 
 def train(net: Network, params: Params, data: Dataset, config: TrainConfig, *, workers: int | None = None) -> Trace:
@@ -515,15 +538,16 @@ def _merge(p: _Problem, parts: list[Trace]) -> Trace:
     def cat(*xs: FloatArray) -> FloatArray:
         return np.concatenate(xs)
 
-    snaps_by_epoch: dict[int, list[Params]] = {}
-    for t in parts:
-        for e, sp in t.snapshots:
-            snaps_by_epoch.setdefault(e, []).append(sp)
-    snapshots = tuple((e, tree_map(cat, *sps)) for e, sps in sorted(snaps_by_epoch.items()) if len(sps) == len(parts))
+    # a chunk whose models all stopped early contributes its final params to later snapshots
+    epochs = sorted({e for t in parts for e, _ in t.snapshots})
+    by_chunk = [dict(t.snapshots) for t in parts]
+    snapshots = tuple(
+        (e, tree_map(cat, *[snaps.get(e, t.params) for snaps, t in zip(by_chunk, parts, strict=True)])) for e in epochs
+    )
     state = parts[0].opt_state
     changes = {}
     for field in attrs.fields(type(state)):
-        if isinstance(getattr(state, field.name), tuple):
+        if isinstance(getattr(state, field.name), (tuple, np.ndarray)):
             changes[field.name] = tree_map(cat, *[getattr(t.opt_state, field.name) for t in parts])
     return Trace(
         loss=np.concatenate([pad(t.loss) for t in parts], axis=1),

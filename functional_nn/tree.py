@@ -7,7 +7,8 @@ are written once for every network.
     tree_unflatten(like, leaves) -> tree shaped as ``like`` holding ``leaves``
 
 A leaf is an ``np.ndarray``; a node is a tuple or an attrs instance whose
-fields are trees.  Records are rebuilt without re-running validators (their
+fields are trees.  Plain Python scalars and strings in a record (a step count,
+a name) are static: ``leaves`` skips them and ``tree_map`` keeps them as they are.  Records are rebuilt without re-running validators (their
 leaves come from arithmetic on validated records), and every new array is
 made read-only.
 """
@@ -27,7 +28,12 @@ __all__ = ["leaves", "tree_map", "tree_unflatten", "tree_vdot"]
 T = TypeVar("T")
 
 
+_STATIC = (int, float, bool, str, type(None))
+
+
 def _iter_leaves(tree: object) -> Iterator[FloatArray]:
+    if isinstance(tree, _STATIC):
+        return
     if isinstance(tree, np.ndarray):
         yield tree
     elif isinstance(tree, tuple):
@@ -48,13 +54,15 @@ def leaves(tree: object) -> tuple[FloatArray, ...]:
 def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...]) -> Any:
     if isinstance(tree, np.ndarray):
         out = f(tree, *rest)
+        if isinstance(out, np.generic):
+            out = np.asarray(out)
         if not isinstance(out, np.ndarray):
             raise TypeError(f"tree_map: f must return an array, got {type(out).__name__}")
-        if out.flags.owndata and out is not tree and not any(out is r for r in rest):
-            out.flags.writeable = False  # a fresh array nobody else holds
-        elif out.flags.writeable:
-            out = readonly(out)  # someone else's array: freeze a view, not theirs
+        if out.flags.writeable:
+            out = readonly(out)  # freeze a view: f may have returned an array someone else holds
         return out
+    if isinstance(tree, _STATIC):
+        return tree
     if isinstance(tree, tuple):
         return tuple(_map(f, t, tuple(r[i] for r in rest)) for i, t in enumerate(tree))
     cls = type(tree)
