@@ -1,7 +1,7 @@
 """Private helpers for immutable records of read-only float64 arrays.
 
     readonly(a) -> FloatArray        # float64 read-only *view*; the caller's array stays writable
-    array_field() -> attrs field     # converter=readonly, equality by np.array_equal
+    attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)   # a read-only array field
     trusted(cls, **fields) -> cls    # build a record from arrays the library just computed
 """
 
@@ -33,21 +33,32 @@ def readonly(a: npt.ArrayLike) -> FloatArray:
     return view
 
 
-def _readonly_field(value: npt.ArrayLike, field: "attrs.Attribute[Any]") -> FloatArray:
+def to_array(value: npt.ArrayLike) -> FloatArray:
+    """Converter of array fields: a read-only float64 view of a real array.
+
+    Anything else is passed on (as a read-only array) for the ``real_array``
+    validator to reject with the field's name.
+    """
     arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{field.name} must be an array of real numbers, got dtype {arr.dtype}")
-    return readonly(arr)
+    if arr.dtype.kind in "biuf":
+        return readonly(arr)
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+def real_array(instance: object, attribute: "attrs.Attribute[Any]", value: FloatArray) -> None:
+    """Validator of array fields: the value must be an array of real numbers."""
+    if value.dtype != np.float64:
+        raise TypeError(f"{attribute.name} must be an array of real numbers, got dtype {value.dtype}")
 
 
 def _array_eq(a: FloatArray, b: FloatArray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 
-def array_field(**kwargs: Any) -> Any:
-    """An attrs field holding a read-only float64 array, compared by value."""
-    converter = attrs.Converter(_readonly_field, takes_field=True)  # type: ignore[call-overload]
-    return attrs.field(converter=converter, eq=attrs.cmp_using(eq=_array_eq), **kwargs)
+ARRAY_EQ = attrs.cmp_using(eq=_array_eq)
+"""Equality of array fields: same shape and values (NaN equal to NaN)."""
 
 
 def trusted(cls: type[T], **fields: Any) -> T:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from functional_nn._records import FloatArray, readonly
 
 
-def _show(value: object) -> str:
+def show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -25,7 +25,7 @@ def _show(value: object) -> str:
 def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Check that ``value`` is an integer (not a bool) within the bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {_show(value)} ({type(value).__name__})")
+        raise TypeError(f"{name} must be an integer, got {show(value)} ({type(value).__name__})")
     result = int(value)
     if minimum is not None and result < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {result}")
@@ -37,7 +37,7 @@ def integer(name: str, value: object, *, minimum: int | None = None, maximum: in
 def real(name: str, value: object) -> float:
     """Check that ``value`` is a finite real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {_show(value)} ({type(value).__name__})")
+        raise TypeError(f"{name} must be a real number, got {show(value)} ({type(value).__name__})")
     result = float(value)
     if not np.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result}")
@@ -71,18 +71,18 @@ def positive_array(name: str, value: object) -> float | FloatArray:
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
             raise TypeError(
                 f"{name} must be a positive number or a non-empty 1-D array of them (one per model), "
-                f"got {_show(value)}"
+                f"got {show(value)}"
             )
         if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
-            raise ValueError(f"{name} must hold finite values > 0, got {_show(value)}")
+            raise ValueError(f"{name} must hold finite values > 0, got {show(value)}")
         return readonly(arr)
-    raise TypeError(f"{name} must be a positive number or a 1-D array of them, got {_show(value)} ({type(value).__name__})")
+    raise TypeError(f"{name} must be a positive number or a 1-D array of them, got {show(value)} ({type(value).__name__})")
 
 
 def finite_array(name: str, value: npt.ArrayLike, *, ndim_min: int = 1) -> FloatArray:
     """Check that ``value`` is a real, finite array with at least ``ndim_min`` axes."""
     if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an array of real numbers, got {_show(value)}")
+        raise TypeError(f"{name} must be an array of real numbers, got {show(value)}")
     arr: Any = np.asarray(value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
@@ -98,5 +98,5 @@ def finite_array(name: str, value: npt.ArrayLike, *, ndim_min: int = 1) -> Float
 def choice(name: str, value: object, options: Sequence[str]) -> str:
     """Check that ``value`` is one of the names in ``options``."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {_show(value)}")
+        raise ValueError(f"{name} must be one of {', '.join(repr(o) for o in options)}; got {show(value)}")
     return value

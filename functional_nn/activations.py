@@ -172,4 +172,4 @@ def get_activation(activation: str | Activation, *, argument: str = "activation"
         return ACTIVATIONS[_validate.choice(argument, activation, tuple(ACTIVATIONS))]
     if isinstance(activation, Activation):
         return activation
-    raise TypeError(f"{argument} must be an activation name ({', '.join(ACTIVATIONS)}) or an Activation, got {activation!r}")
+    raise TypeError(f"{argument} must be an activation name ({', '.join(ACTIVATIONS)}) or an Activation, got {_validate.show(activation)}")

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray, array_field
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 
 __all__ = ["Dataset", "generate_linear", "generate_xor_easy", "check_xy"]
 
@@ -63,8 +63,8 @@ class Dataset:
         y: `(n, 1)` float64 labels in {0., 1.}, read-only.
     """
 
-    x: FloatArray = array_field()
-    y: FloatArray = array_field(validator=_xy_valid)
+    x: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    y: FloatArray = attrs.field(converter=to_array, validator=[real_array, _xy_valid], eq=ARRAY_EQ)
 
     @property
     def n(self) -> int:

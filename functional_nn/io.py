@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from functional_nn._records import FloatArray
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
@@ -240,14 +241,16 @@ def _state_from(arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], param
     return state
 
 
-def _atomic_write(path: Path, arrays: Mapping[str, FloatArray], meta: Mapping[str, Any]) -> None:
+def _atomic_write(path: Path, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]) -> None:
     path = Path(path)
     blob = np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
-    payload = {**{k: np.asarray(v) for k, v in arrays.items()}, _META: blob}
+    payload: dict[str, npt.NDArray[Any]] = {k: np.asarray(v) for k, v in arrays.items()}
+    payload[_META] = blob
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)  # type: ignore[arg-type]
+            savez: Any = np.savez  # numpy's stub types **kwds as arrays but also lists allow_pickle
+            savez(fh, **payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -335,7 +338,7 @@ def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
         "grad_norm": trace.grad_norm,
         "final_loss": trace.final_loss,
         "final_accuracy": trace.final_accuracy,
-        "stop_epoch": np.asarray(trace.stop_epoch, dtype=np.int64),  # type: ignore[dict-item]
+        "stop_epoch": np.asarray(trace.stop_epoch, dtype=np.int64),
         **_params_arrays("params", trace.params),
     }
     state_arrays, state_meta = _state_arrays(trace.opt_state)

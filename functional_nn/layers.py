@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray, array_field, trusted
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity
 
 __all__ = ["Dense", "DenseLayer", "Layer", "LayerParams", "Cache", "INITIALIZERS"]
@@ -71,8 +71,8 @@ class Dense:
         (2, 3)
     """
 
-    w: FloatArray = array_field()
-    b: FloatArray = array_field(validator=_dense_valid)
+    w: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    b: FloatArray = attrs.field(converter=to_array, validator=[real_array, _dense_valid], eq=ARRAY_EQ)
 
 
 LayerParams: TypeAlias = Dense

@@ -66,7 +66,8 @@ def _sum_sq(r: FloatArray) -> FloatArray:
     """Sum of squares over the last two axes (one BLAS dot for a single model)."""
     if r.ndim == 2:
         return np.asarray(np.vdot(r, r))
-    return np.einsum("...ij,...ij->...", r, r)
+    out: FloatArray = np.einsum("...ij,...ij->...", r, r)
+    return out
 
 
 @attrs.frozen
@@ -110,7 +111,8 @@ class BCE:
 
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         del a
-        return np.mean(np.logaddexp(0.0, z) - y * z, axis=(-2, -1))
+        out: FloatArray = np.mean(np.logaddexp(0.0, z) - y * z, axis=(-2, -1))
+        return out
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
         del activation
@@ -141,4 +143,4 @@ def get_loss(loss: str | Loss, *, argument: str = "loss") -> Loss:
         return LOSSES[_validate.choice(argument, loss, tuple(LOSSES))]
     if isinstance(loss, Loss):
         return loss
-    raise TypeError(f"{argument} must be a loss name ({', '.join(LOSSES)}) or a Loss, got {loss!r}")
+    raise TypeError(f"{argument} must be a loss name ({', '.join(LOSSES)}) or a Loss, got {_validate.show(loss)}")

@@ -56,7 +56,7 @@ Seed: TypeAlias = int | Sequence[int]
 def _layers_valid(instance: "Network", attribute: "attrs.Attribute[tuple[Layer, ...]]", layers: tuple[Layer, ...]) -> None:
     del instance, attribute
     if not isinstance(layers, tuple) or len(layers) == 0:
-        raise ValueError(f"layers must be a non-empty tuple of layers, got {layers!r}")
+        raise ValueError(f"layers must be a non-empty tuple of layers, got {_validate.show(layers)}")
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
             raise TypeError(f"layers[{i}] must be a layer (e.g. DenseLayer), got {type(layer).__name__}")
@@ -108,7 +108,7 @@ def mlp(sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: s
         >>> net = mlp((2, 10, 10, 1), hidden="sigmoid", output="sigmoid")
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise TypeError(f"sizes must be a sequence of layer sizes such as (2, 10, 10, 1), got {sizes!r}")
+        raise TypeError(f"sizes must be a sequence of layer sizes such as (2, 10, 10, 1), got {_validate.show(sizes)}")
     if len(sizes) < 2:
         raise ValueError(f"sizes must hold at least an input and an output size, got {tuple(sizes)!r}")
     checked = [_validate.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)]
@@ -143,7 +143,7 @@ def _check_seeds(seed: object, name: str = "seed") -> tuple[int, ...] | int:
         if not seeds:
             raise ValueError(f"{name} must be an integer or a non-empty sequence of integers, got an empty sequence")
         return seeds
-    raise TypeError(f"{name} must be an integer >= 0 or a sequence of them (one per model), got {seed!r}")
+    raise TypeError(f"{name} must be an integer >= 0 or a sequence of them (one per model), got {_validate.show(seed)}")
 
 
 def init(net: Network, seed: Seed, *, scheme: str = "normal") -> Params:
@@ -266,7 +266,8 @@ def _value_and_grad(
 
 def _accuracy(a: FloatArray, y: FloatArray) -> FloatArray:
     hits: FloatArray = ((a >= 0.5) == (y >= 0.5)).sum(axis=(-2, -1))
-    return hits * (1.0 / (a.shape[-1] * a.shape[-2]))
+    out: FloatArray = hits * (1.0 / (a.shape[-1] * a.shape[-2]))
+    return out
 
 
 def forward(net: Network, params: Params, x: npt.ArrayLike) -> FloatArray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -192,14 +192,14 @@ def momentum(lr: float | FloatArray, beta: float = 0.9, *, nesterov: bool = Fals
     lr_ = _validate.positive_array("lr", lr)
     beta_ = _validate.in_range("beta", beta, 0.0, 1.0)
     if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
+        raise TypeError(f"nesterov must be a bool, got {_validate.show(nesterov)}")
 
     def init(params: object) -> OptState:
         return MomentumState(velocity=_zeros(params))
 
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         assert isinstance(state, MomentumState)
-        velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
+        velocity = tree_map(lambda v, g: beta_ * v + g, cast(P, state.velocity), grads)
         if nesterov:
             new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * (g + beta_ * v), params, grads, velocity)
         else:
@@ -230,8 +230,8 @@ def adam(lr: float | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps:
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         assert isinstance(state, AdamState)
         count = _frozen(state.count + 1.0)
-        mu = tree_map(lambda m, g: b1_ * m + (1.0 - b1_) * g, state.mu, grads)
-        nu = tree_map(lambda v, g: b2_ * v + (1.0 - b2_) * (g * g), state.nu, grads)
+        mu = tree_map(lambda m, g: b1_ * m + (1.0 - b1_) * g, cast(P, state.mu), grads)
+        nu = tree_map(lambda v, g: b2_ * v + (1.0 - b2_) * (g * g), cast(P, state.nu), grads)
         c1 = _scalar_or_array(1.0 - b1_**count)
         c2 = _scalar_or_array(1.0 - b2_**count)
         new = tree_map(
@@ -256,7 +256,7 @@ def rmsprop(lr: float | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8
 
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         assert isinstance(state, RMSPropState)
-        nu = tree_map(lambda v, g: decay_ * v + (1.0 - decay_) * (g * g), state.nu, grads)
+        nu = tree_map(lambda v, g: decay_ * v + (1.0 - decay_) * (g * g), cast(P, state.nu), grads)
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
         return new, RMSPropState(nu=nu)
 
@@ -273,7 +273,7 @@ def adagrad(lr: float | FloatArray = 1e-2, eps: float = 1e-8) -> Optimizer:
 
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         assert isinstance(state, AdagradState)
-        sum_sq = tree_map(lambda s, g: s + g * g, state.sum_sq, grads)
+        sum_sq = tree_map(lambda s, g: s + g * g, cast(P, state.sum_sq), grads)
         new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
         return new, AdagradState(sum_sq=sum_sq)
 
@@ -302,12 +302,6 @@ def make_optimizer(name: str, **hyperparams: Hyper) -> Optimizer:
     """
     _validate.choice("optimizer", name, tuple(OPTIMIZERS))
     kwargs: dict[str, Hyper] = {**OPTIMIZERS[name], **hyperparams}
-    if name == "sgd":
-        return sgd(**kwargs)  # type: ignore[arg-type]
-    if name in ("momentum", "nesterov"):
-        return momentum(**kwargs)  # type: ignore[arg-type]
-    if name == "adam":
-        return adam(**kwargs)  # type: ignore[arg-type]
-    if name == "rmsprop":
-        return rmsprop(**kwargs)  # type: ignore[arg-type]
-    return adagrad(**kwargs)  # type: ignore[arg-type]
+    build: Any = {"sgd": sgd, "momentum": momentum, "nesterov": momentum, "adam": adam, "rmsprop": rmsprop, "adagrad": adagrad}[name]
+    opt: Optimizer = build(**kwargs)
+    return opt

@@ -12,12 +12,13 @@ early has NaN after its last epoch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
-from functional_nn._records import FloatArray, array_field
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.network import Network, Params
 from functional_nn.optimizers import OptState
 from functional_nn.tree import leaves, tree_map
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
 __all__ = ["Trace", "TraceDiff", "compare_traces", "EPOCHS_DONE"]
 
 EPOCHS_DONE = "epochs done"
+
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _int_array(value: npt.ArrayLike) -> IntArray:
+    arr = np.asarray(value, dtype=np.int64).view()
+    arr.flags.writeable = False
+    return arr
 
 
 @attrs.frozen
@@ -49,14 +59,14 @@ class Trace:
         network, config, seed: what produced the trace.
     """
 
-    loss: FloatArray = array_field()
-    accuracy: FloatArray = array_field()
-    grad_norm: FloatArray = array_field()
+    loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    accuracy: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    grad_norm: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
     params: Params
     opt_state: OptState
-    final_loss: FloatArray = array_field()
-    final_accuracy: FloatArray = array_field()
-    stop_epoch: FloatArray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+    final_loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    final_accuracy: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    stop_epoch: IntArray = attrs.field(converter=_int_array, eq=ARRAY_EQ)
     stop_reasons: tuple[str, ...]
     snapshots: tuple[tuple[int, Params], ...]
     network: Network
@@ -116,7 +126,8 @@ def _member_state(state: OptState, k: int) -> OptState:
         value = getattr(state, field.name)
         if isinstance(value, (tuple, np.ndarray)):
             changes[field.name] = tree_map(lambda a: a[k], value)
-    return attrs.evolve(state, **changes)
+    new: OptState = attrs.evolve(cast(Any, state), **changes)
+    return new
 
 
 @attrs.frozen

@@ -25,14 +25,15 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any, cast
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray, array_field
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.data import Dataset
 from functional_nn.losses import Loss, get_loss
 from functional_nn.network import (
@@ -49,6 +50,8 @@ from functional_nn.trace import EPOCHS_DONE, Trace
 from functional_nn.tree import tree_map
 
 __all__ = ["TrainConfig", "Progress", "train", "train_iter"]
+
+BoolArray = npt.NDArray[np.bool_]
 
 
 def _epochs_valid(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
@@ -84,7 +87,7 @@ def _stop_loss_valid(instance: object, attribute: "attrs.Attribute[float | None]
 def _bool_valid(instance: object, attribute: "attrs.Attribute[bool]", value: bool) -> None:
     del instance
     if not isinstance(value, bool):
-        raise TypeError(f"{attribute.name} must be a bool, got {value!r}")
+        raise TypeError(f"{attribute.name} must be a bool, got {_validate.show(value)}")
 
 
 @attrs.frozen(kw_only=True)
@@ -140,9 +143,9 @@ class Progress:
 
     epoch: int
     epochs: int
-    loss: FloatArray = array_field()
-    accuracy: FloatArray = array_field()
-    grad_norm: FloatArray = array_field()
+    loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    accuracy: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    grad_norm: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
     trace: Trace | None = None
 
 
@@ -178,11 +181,11 @@ def _prepare(net: Network, params: Params, data: Dataset, config: TrainConfig) -
     m = models[0] if models else None
     if m is None:
         if not isinstance(config.seed, int):
-            raise ValueError(f"seed must be a single integer for a single model, got {config.seed!r}")
+            raise ValueError(f"seed must be a single integer for a single model, got {_validate.show(config.seed)}")
         seeds: tuple[int, ...] = (config.seed,)
     else:
         if not isinstance(config.seed, tuple) or len(config.seed) != m:
-            raise ValueError(f"seed must be a sequence of {m} integers (one per stacked model), got {config.seed!r}")
+            raise ValueError(f"seed must be a sequence of {m} integers (one per stacked model), got {_validate.show(config.seed)}")
         seeds = config.seed
     for name, value in config.optimizer.hyperparams.items():
         if isinstance(value, np.ndarray):
@@ -233,7 +236,7 @@ class _Layout:
         out = []
         models = self.models
         for cls, fields in self.records:
-            record = object.__new__(cls)
+            record: Any = object.__new__(cls)
             for name, start, stop, shape in fields:
                 view = flat[..., start:stop].reshape(models + shape)
                 if readonly:
@@ -249,7 +252,14 @@ class _Layout:
             value = getattr(state, field.name)
             if isinstance(value, np.ndarray) and value.shape == self.models + (self.total,):
                 changes[field.name] = self.unflatten(value)
-        return attrs.evolve(state, **changes) if changes else state
+        return _evolve(state, changes)
+
+
+def _evolve(state: OptState, changes: dict[str, Any]) -> OptState:
+    if not changes:
+        return state
+    new: OptState = attrs.evolve(cast(Any, state), **changes)
+    return new
 
 
 def _per_model_state(state: OptState, models: tuple[int, ...]) -> OptState:
@@ -263,31 +273,32 @@ def _per_model_state(state: OptState, models: tuple[int, ...]) -> OptState:
             full = np.full(models, float(value))
             full.flags.writeable = False
             changes[field.name] = full
-    return attrs.evolve(state, **changes) if changes else state
+    return _evolve(state, changes)
 
 
 def _grad_norm(gflat: FloatArray, stacked: bool) -> FloatArray:
-    if not stacked:
-        return np.sqrt(np.dot(gflat, gflat))
-    return np.sqrt(np.einsum("mi,mi->m", gflat, gflat))
+    sq: FloatArray = np.einsum("mi,mi->m", gflat, gflat) if stacked else np.asarray(np.dot(gflat, gflat))
+    return np.sqrt(sq)
 
 
-def _where(mask: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+def _where(mask: BoolArray, a: FloatArray, b: FloatArray) -> FloatArray:
     """Per model: ``a`` where mask else ``b``; a and b are `(models, ...)` or 0-d (shared by all)."""
     m = mask.reshape(mask.shape + (1,) * max(np.ndim(a) - 1, np.ndim(b) - 1, 0))
     return np.where(m, a, b)
 
 
-def _where_state(mask: FloatArray, a: OptState, b: OptState) -> OptState:
+def _where_state(mask: BoolArray, a: OptState, b: OptState) -> OptState:
     changes = {}
     for field in attrs.fields(type(a)):
         va = getattr(a, field.name)
         if isinstance(va, np.ndarray):
             changes[field.name] = _where(mask, va, getattr(b, field.name))  # flat trees and counts
-    return attrs.evolve(a, **changes) if changes else a
+    return _evolve(a, changes)
 
 
-def _run(p: _Problem, layout: _Layout, flat: FloatArray, state: OptState) -> Iterator[tuple[FloatArray, FloatArray, FloatArray, FloatArray, OptState]]:
+def _run(
+    p: _Problem, layout: _Layout, flat: FloatArray, state: OptState
+) -> Generator[tuple[FloatArray, FloatArray, FloatArray, FloatArray, OptState], None, None]:
     """The fold over epochs on flat params: yields ``(loss, accuracy, grad_norm, flat, state)`` after each."""
     layers, loss, update, cfg = p.net.layers, p.config.loss, p.config.optimizer.update, p.config
     stacked = bool(p.models)
@@ -337,7 +348,7 @@ def _run(p: _Problem, layout: _Layout, flat: FloatArray, state: OptState) -> Ite
         yield np.asarray(total_loss), np.asarray(total_acc), np.asarray(total_gn / batches), flat, state
 
 
-def _accuracy_bool(a: FloatArray, ytrue: FloatArray) -> FloatArray:
+def _accuracy_bool(a: FloatArray, ytrue: BoolArray) -> FloatArray:
     right = (a >= 0.5) == ytrue
     hits = np.count_nonzero(right) if right.ndim == 2 else right.sum(axis=(-2, -1))
     return np.asarray(hits * (1.0 / (a.shape[-1] * a.shape[-2])))

@@ -16,7 +16,7 @@ made read-only.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -40,7 +40,7 @@ def _iter_leaves(tree: object) -> Iterator[FloatArray]:
         for item in tree:
             yield from _iter_leaves(item)
     elif attrs.has(type(tree)):
-        for field in attrs.fields(type(tree)):
+        for field in attrs.fields(cast(Any, type(tree))):
             yield from _iter_leaves(getattr(tree, field.name))
     else:
         raise TypeError(f"expected a tree of arrays (records, tuples, arrays), found {type(tree).__name__}")

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
@@ -17,7 +18,7 @@ FloatArray = npt.NDArray[np.float64]
 CLASS_COLOURS = ("tab:red", "tab:blue")
 
 
-def _scatter(ax: plt.Axes, x: FloatArray, labels: FloatArray, title: str) -> None:
+def _scatter(ax: Axes, x: FloatArray, labels: FloatArray, title: str) -> None:
     flat = labels.reshape(-1)
     for cls, colour in enumerate(CLASS_COLOURS):
         pick = flat == cls
