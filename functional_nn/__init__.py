@@ -43,8 +43,8 @@ from functional_nn.optimizers import (
     rmsprop,
     sgd,
 )
-from functional_nn.trace import Trace, TraceDiff, compare_traces
-from functional_nn.training import Progress, TrainConfig, train, train_iter
+from functional_nn.trace import ResumePoint, Trace, TraceDiff, compare_traces
+from functional_nn.training import Progress, TrainConfig, resume, train, train_iter
 from functional_nn.tree import leaves, tree_map, tree_unflatten, tree_vdot
 
 __version__ = "0.1.0"
@@ -74,6 +74,7 @@ __all__ = [
     "Optimizer",
     "Params",
     "Progress",
+    "ResumePoint",
     "RMSPropState",
     "ReLU",
     "Sigmoid",
@@ -101,6 +102,7 @@ __all__ = [
     "momentum",
     "mse",
     "predict",
+    "resume",
     "rmsprop",
     "sequential",
     "sgd",

@@ -43,7 +43,7 @@ from functional_nn.optimizers import (
     RMSPropState,
     make_optimizer,
 )
-from functional_nn.trace import Trace
+from functional_nn.trace import ResumePoint, Trace
 from functional_nn.training import TrainConfig
 from functional_nn.tree import leaves, tree_unflatten
 
@@ -199,30 +199,32 @@ def _params_from(arrays: Mapping[str, FloatArray], prefix: str, types: list[str]
     return tuple(out)
 
 
-def _state_arrays(state: OptState) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+def _state_arrays(state: OptState, prefix: str = "state") -> tuple[dict[str, FloatArray], dict[str, Any]]:
     arrays: dict[str, FloatArray] = {}
     meta: dict[str, Any] = {"type": type(state).__name__, "scalars": {}, "trees": []}
     for f in attrs.fields(type(state)):
         value = getattr(state, f.name)
         if isinstance(value, np.ndarray):
             meta.setdefault("arrays", []).append(f.name)
-            arrays[f"state/{f.name}"] = value
+            arrays[f"{prefix}/{f.name}"] = value
         elif isinstance(value, tuple) or attrs.has(type(value)):
             meta["trees"].append(f.name)
             for j, leaf in enumerate(leaves(value)):
-                arrays[f"state/{f.name}/{j}"] = leaf
+                arrays[f"{prefix}/{f.name}/{j}"] = leaf
         else:
             meta["scalars"][f.name] = _jsonable(value)
     return arrays, meta
 
 
-def _state_from(arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], params: Params, path: Path) -> OptState:
+def _state_from(
+    arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], params: Params, path: Path, prefix: str = "state"
+) -> OptState:
     name = meta["type"]
     if name not in STATE_TYPES:
         raise ValueError(f"{path}: unknown optimizer state type {name!r}")
     fields: dict[str, Any] = dict(meta["scalars"])
     for array_name in meta.get("arrays", []):
-        key = f"state/{array_name}"
+        key = f"{prefix}/{array_name}"
         if key not in arrays:
             raise ValueError(f"{path}: missing array {key!r}")
         value = arrays[key]
@@ -232,7 +234,7 @@ def _state_from(arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], param
     for tree_name in meta["trees"]:
         ls = []
         for j in range(n_leaves):
-            key = f"state/{tree_name}/{j}"
+            key = f"{prefix}/{tree_name}/{j}"
             if key not in arrays:
                 raise ValueError(f"{path}: missing array {key!r}")
             ls.append(arrays[key])
@@ -345,8 +347,16 @@ def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
     arrays.update(state_arrays)
     for j, (_, snap) in enumerate(trace.snapshots):
         arrays.update(_params_arrays(f"snapshot/{j}", snap))
+    resume_meta: dict[str, Any] | None = None
+    if trace.resume_point is not None:
+        point = trace.resume_point
+        arrays.update(_params_arrays("resume/params", point.prev_params))
+        prev_arrays, prev_meta = _state_arrays(point.prev_opt_state, "resume/state")
+        arrays.update(prev_arrays)
+        resume_meta = {"opt_state": prev_meta, "shuffle_states": list(point.shuffle_states)}
     meta = {
         **_base_meta("trace"),
+        "resume": resume_meta,
         "network": network_to_dict(trace.network),
         "params_types": _params_types(trace.params),
         "config": _config_to_dict(trace.config),
@@ -381,6 +391,15 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
                 raise ValueError(f"{p}: missing array {key!r}")
         stop_epoch = arrays["stop_epoch"]
         stop_epoch.flags.writeable = False
+        point = None
+        if meta.get("resume") is not None:
+            rmeta = meta["resume"]
+            prev_params = _params_from(arrays, "resume/params", types, p)
+            point = ResumePoint(
+                prev_params=prev_params,
+                prev_opt_state=_state_from(arrays, rmeta["opt_state"], prev_params, p, "resume/state"),
+                shuffle_states=tuple(rmeta["shuffle_states"]),
+            )
         return Trace(
             loss=arrays["loss"],
             accuracy=arrays["accuracy"],
@@ -395,6 +414,7 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
             network=net,
             config=_config_from_dict(meta["config"]),
             seed=tuple(seed) if isinstance(seed, list) else seed,
+            resume_point=point,
         )
     except (KeyError, TypeError) as err:
         raise ValueError(f"{p}: incomplete or inconsistent metadata ({err!r})") from err

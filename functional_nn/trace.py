@@ -26,7 +26,7 @@ from functional_nn.tree import leaves, tree_map
 if TYPE_CHECKING:
     from functional_nn.training import TrainConfig
 
-__all__ = ["Trace", "TraceDiff", "compare_traces", "EPOCHS_DONE"]
+__all__ = ["Trace", "TraceDiff", "ResumePoint", "compare_traces", "EPOCHS_DONE"]
 
 EPOCHS_DONE = "epochs done"
 
@@ -38,6 +38,22 @@ def _int_array(value: npt.ArrayLike) -> IntArray:
     arr = np.asarray(value, dtype=np.int64).view()
     arr.flags.writeable = False
     return arr
+
+
+@attrs.frozen
+class ResumePoint:
+    """What continuing a run needs beyond its final params and optimizer state.
+
+    Attributes:
+        prev_params, prev_opt_state: params and state at the start of the last
+            epoch (a divergence in the next epoch falls back to them).
+        shuffle_states: the state of each model's shuffling generator (JSON-ready
+            ``bit_generator.state`` dicts), or ``()`` when nothing is shuffled.
+    """
+
+    prev_params: Params
+    prev_opt_state: OptState
+    shuffle_states: tuple[dict[str, Any], ...] = ()
 
 
 @attrs.frozen
@@ -57,6 +73,8 @@ class Trace:
             epoch k" or "diverged at epoch k".
         snapshots: ``(epoch, params)`` pairs, every ``config.snapshot_every`` epochs.
         network, config, seed: what produced the trace.
+        resume_point: what ``resume`` needs to continue the run exactly (None for a
+            member view or a merged stack).
     """
 
     loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
@@ -72,6 +90,7 @@ class Trace:
     network: Network
     config: "TrainConfig"
     seed: int | tuple[int, ...]
+    resume_point: ResumePoint | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def models(self) -> tuple[int, ...]:
@@ -117,6 +136,17 @@ class Trace:
             network=self.network,
             config=self.config.member(k),
             seed=seeds[k],
+            resume_point=self._member_point(k),
+        )
+
+    def _member_point(self, k: int) -> ResumePoint | None:
+        point = self.resume_point
+        if point is None:
+            return None
+        return ResumePoint(
+            prev_params=tree_map(lambda a: a[k], point.prev_params),
+            prev_opt_state=_member_state(point.prev_opt_state, k),
+            shuffle_states=point.shuffle_states[k : k + 1],
         )
 
 

@@ -46,10 +46,10 @@ from functional_nn.network import (
     seed_sequence,
 )
 from functional_nn.optimizers import Optimizer, OptState, make_optimizer
-from functional_nn.trace import EPOCHS_DONE, Trace
+from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
 from functional_nn.tree import tree_map
 
-__all__ = ["TrainConfig", "Progress", "train", "train_iter"]
+__all__ = ["TrainConfig", "Progress", "train", "train_iter", "resume"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -297,7 +297,7 @@ def _where_state(mask: BoolArray, a: OptState, b: OptState) -> OptState:
 
 
 def _run(
-    p: _Problem, layout: _Layout, flat: FloatArray, state: OptState
+    p: _Problem, layout: _Layout, flat: FloatArray, state: OptState, rngs: list[np.random.Generator] | None
 ) -> Generator[tuple[FloatArray, FloatArray, FloatArray, FloatArray, OptState], None, None]:
     """The fold over epochs on flat params: yields ``(loss, accuracy, grad_norm, flat, state)`` after each."""
     layers, loss, update, cfg = p.net.layers, p.config.loss, p.config.optimizer.update, p.config
@@ -305,7 +305,6 @@ def _run(
     x, y = p.x, p.y
     n = x.shape[0]
     full = cfg.batch_size is None or cfg.batch_size >= n
-    rngs = [np.random.default_rng(seed_sequence(s, 1)) for s in p.seeds] if (cfg.shuffle and not full) else None
     ytrue = y >= 0.5
     flatten = layout.flatten
     # The layers read the current params through records of views into one
@@ -354,39 +353,79 @@ def _accuracy_bool(a: FloatArray, ytrue: BoolArray) -> FloatArray:
     return np.asarray(hits * (1.0 / (a.shape[-1] * a.shape[-2])))
 
 
-def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
+@attrs.frozen
+class _Start:
+    """Where a fold starts: fresh, or where an earlier trace left off."""
+
+    cur: FloatArray
+    cur_state: OptState
+    prev: FloatArray
+    prev_state: OptState
+    shuffle_states: tuple[dict[str, Any], ...]
+    earlier: Trace | None
+
+
+def _fresh_start(p: _Problem, layout: "_Layout") -> _Start:
+    flat = layout.flatten(p.params)
+    state = p.config.optimizer.init(flat)
+    return _Start(cur=flat, cur_state=state, prev=flat, prev_state=state, shuffle_states=(), earlier=None)
+
+
+def _state_to_flat(layout: "_Layout", state: OptState) -> OptState:
+    changes = {}
+    for field in attrs.fields(type(state)):
+        value = getattr(state, field.name)
+        if isinstance(value, tuple):
+            changes[field.name] = layout.flatten(value)
+    return _evolve(state, changes)
+
+
+def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> Iterator[Progress]:
     """Consume ``_run`` into a Trace; yields a Progress per epoch when ``on_epoch``."""
     cfg = p.config
-    epochs = cfg.epochs
+    layout = _Layout.of(p.params, p.models)
+    if start is None:
+        start = _fresh_start(p, layout)
+    earlier = start.earlier
+    offset = earlier.epochs_run if earlier is not None else 0
+    epochs = cfg.epochs - offset  # epochs to run now
     stacked = bool(p.models)
     shape = (epochs,) + p.models
     loss_buf = np.full(shape, np.nan)
     acc_buf = np.full(shape, np.nan)
     gn_buf = np.full(shape, np.nan)
-    layout = _Layout.of(p.params, p.models)
-    flat0 = layout.flatten(p.params)
-    state0 = cfg.optimizer.init(flat0)
-    snapshots: list[tuple[int, Params]] = []
+    snapshots: list[tuple[int, Params]] = list(earlier.snapshots) if earlier is not None else []
     stop_loss = cfg.stop_loss if cfg.stop_loss is not None else -math.inf
     snap = cfg.snapshot_every or 0
 
     # (flat params, state) at the start of the current epoch and of the one before
-    cur, cur_state = flat0, state0
-    prev, prev_state = flat0, state0
-    if stacked:
-        m = p.models[0]
-        active = np.ones(m, dtype=bool)
-        stop_epoch = np.full(m, epochs)
-        reasons = [EPOCHS_DONE] * m
+    cur, cur_state = start.cur, start.cur_state
+    prev, prev_state = start.prev, start.prev_state
+    m = p.models[0] if stacked else 1
+    if earlier is not None:
+        reasons = list(earlier.stop_reasons)
+        stop_epoch = np.array(earlier.stop_epoch).reshape(p.models)
+        stopped = np.array([r != EPOCHS_DONE for r in reasons])
+        stop_epoch = np.where(stopped.reshape(p.models), stop_epoch, cfg.epochs)
     else:
-        stop_epoch = np.asarray(epochs)
-        reasons = [EPOCHS_DONE]
+        reasons = [EPOCHS_DONE] * m
+        stop_epoch = np.full(p.models, cfg.epochs)
+        stopped = np.zeros(m, dtype=bool)
+    active = ~stopped
 
-    epoch = 0
-    done = False
-    run = _run(p, layout, flat0, state0)
-    for value, acc, gnorm, new, new_state in run:
-        i = epoch
+    n = p.x.shape[0]
+    shuffled = cfg.shuffle and cfg.batch_size is not None and cfg.batch_size < n
+    rngs = [np.random.default_rng(seed_sequence(s, 1)) for s in p.seeds] if shuffled else None
+    if rngs is not None and start.shuffle_states:
+        for r, st in zip(rngs, start.shuffle_states, strict=True):
+            r.bit_generator.state = st
+
+    epoch = offset
+    i = -1
+    done = not active.any()
+    run = _run(p, layout, cur, cur_state, rngs)
+    for value, acc, gnorm, new, new_state in (() if done or epochs <= 0 else run):
+        i += 1
         epoch += 1
         loss_buf[i] = value
         acc_buf[i] = acc
@@ -425,21 +464,31 @@ def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
         cur, cur_state = new, new_state
         if snap and epoch % snap == 0:
             snapshots.append((epoch, layout.unflatten(cur)))
-        if done or epoch == epochs:
+        if done or i + 1 == epochs:
             break
         if on_epoch:
-            yield Progress(epoch=epoch, epochs=epochs, loss=loss_buf[i].copy(), accuracy=acc_buf[i].copy(), grad_norm=gn_buf[i].copy())
+            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss_buf[i].copy(), accuracy=acc_buf[i].copy(), grad_norm=gn_buf[i].copy())
     run.close()
+
+    ran = i + 1
+    if stacked and ran < epochs:
+        stop_epoch = np.minimum(stop_epoch, epoch)
+
+    def joined(buf: FloatArray, name: str) -> FloatArray:
+        mine = buf[:ran].copy() if ran < epochs else buf
+        if earlier is None:
+            return mine
+        return np.concatenate([getattr(earlier, name), mine])
 
     params = layout.unflatten(cur)
     final_value, _, final_a = _value_and_grad(p.net.layers, params, p.x, p.y, cfg.loss)
-    keep = slice(0, epoch)
+    records = layout.state_to_records
     trace = Trace(
-        loss=loss_buf[keep].copy() if epoch < epochs else loss_buf,
-        accuracy=acc_buf[keep].copy() if epoch < epochs else acc_buf,
-        grad_norm=gn_buf[keep].copy() if epoch < epochs else gn_buf,
+        loss=joined(loss_buf, "loss"),
+        accuracy=joined(acc_buf, "accuracy"),
+        grad_norm=joined(gn_buf, "grad_norm"),
         params=params,
-        opt_state=layout.state_to_records(_per_model_state(cur_state, p.models)),
+        opt_state=records(_per_model_state(cur_state, p.models)),
         final_loss=final_value,
         final_accuracy=_accuracy_bool(final_a, p.y >= 0.5),
         stop_epoch=stop_epoch,
@@ -448,16 +497,69 @@ def _fold(p: _Problem, on_epoch: bool = False) -> Iterator[Progress]:
         network=p.net,
         config=cfg,
         seed=cfg.seed,
+        resume_point=ResumePoint(
+            prev_params=layout.unflatten(prev),
+            prev_opt_state=records(_per_model_state(prev_state, p.models)),
+            shuffle_states=tuple(r.bit_generator.state for r in rngs) if rngs is not None else (),
+        ),
     )
-    last = epoch - 1
+    last = trace.epochs_run - 1
     yield Progress(
-        epoch=epoch,
-        epochs=epochs,
+        epoch=trace.epochs_run,
+        epochs=cfg.epochs,
         loss=trace.loss[last].copy(),
         accuracy=trace.accuracy[last].copy(),
         grad_norm=trace.grad_norm[last].copy(),
         trace=trace,
     )
+
+
+def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
+    """Continue a run for ``epochs`` more epochs, exactly where ``trace`` left off.
+
+    The result equals, bit for bit, one uninterrupted run of the total length
+    (params, optimizer state and the shuffling streams all continue).  Models
+    that had stopped (threshold reached, diverged) stay stopped.
+
+    Args:
+        trace: a trace made by ``train``/``resume`` (or loaded with ``io.load_trace``).
+        data: the same training set.
+        epochs: how many more epochs, >= 1.
+
+    Returns:
+        The combined Trace (its config's ``epochs`` is the total).
+
+    Example:
+        >>> import functional_nn as fnn
+        >>> net = fnn.mlp((2, 4, 1))
+        >>> cfg = fnn.TrainConfig(epochs=3, optimizer=fnn.adam(lr=0.01), loss="mse")
+        >>> first = fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), cfg)
+        >>> fnn.resume(first, fnn.generate_xor_easy(), epochs=2).loss.shape
+        (5,)
+    """
+    if not isinstance(trace, Trace):
+        raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
+    more = _validate.integer("epochs", epochs, minimum=1)
+    point = trace.resume_point
+    if point is None:
+        raise ValueError("trace cannot be resumed: it has no resume point (a member() view or a trace saved without one)")
+    config = attrs.evolve(trace.config, epochs=trace.epochs_run + more)
+    problem = _prepare(trace.network, trace.params, data, config)
+    layout = _Layout.of(trace.params, problem.models)
+    start = _Start(
+        cur=layout.flatten(trace.params),
+        cur_state=_state_to_flat(layout, trace.opt_state),
+        prev=layout.flatten(point.prev_params),
+        prev_state=_state_to_flat(layout, point.prev_opt_state),
+        shuffle_states=point.shuffle_states,
+        earlier=trace,
+    )
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        last = None
+        for last in _fold(problem, start=start):
+            pass
+    assert last is not None and last.trace is not None
+    return last.trace
 
 
 def train(net: Network, params: Params, data: Dataset, config: TrainConfig, *, workers: int | None = None) -> Trace:
@@ -555,17 +657,28 @@ def _merge(p: _Problem, parts: list[Trace]) -> Trace:
     snapshots = tuple(
         (e, tree_map(cat, *[snaps.get(e, t.params) for snaps, t in zip(by_chunk, parts, strict=True)])) for e in epochs
     )
-    state = parts[0].opt_state
-    changes = {}
-    for field in attrs.fields(type(state)):
-        if isinstance(getattr(state, field.name), (tuple, np.ndarray)):
-            changes[field.name] = tree_map(cat, *[getattr(t.opt_state, field.name) for t in parts])
+    def cat_states(states: list[OptState]) -> OptState:
+        changes = {}
+        for field in attrs.fields(type(states[0])):
+            if isinstance(getattr(states[0], field.name), (tuple, np.ndarray)):
+                changes[field.name] = tree_map(cat, *[getattr(s, field.name) for s in states])
+        return _evolve(states[0], changes)
+
+    points = [t.resume_point for t in parts]
+    point = None
+    if all(pt is not None for pt in points):
+        pts = [pt for pt in points if pt is not None]
+        point = ResumePoint(
+            prev_params=tree_map(cat, *[pt.prev_params for pt in pts]),
+            prev_opt_state=cat_states([pt.prev_opt_state for pt in pts]),
+            shuffle_states=tuple(s for pt in pts for s in pt.shuffle_states),
+        )
     return Trace(
         loss=np.concatenate([pad(t.loss) for t in parts], axis=1),
         accuracy=np.concatenate([pad(t.accuracy) for t in parts], axis=1),
         grad_norm=np.concatenate([pad(t.grad_norm) for t in parts], axis=1),
         params=tree_map(cat, *[t.params for t in parts]),
-        opt_state=attrs.evolve(state, **changes),
+        opt_state=cat_states([t.opt_state for t in parts]),
         final_loss=np.concatenate([t.final_loss for t in parts]),
         final_accuracy=np.concatenate([t.final_accuracy for t in parts]),
         stop_epoch=np.concatenate([t.stop_epoch for t in parts]),
@@ -574,6 +687,7 @@ def _merge(p: _Problem, parts: list[Trace]) -> Trace:
         network=p.net,
         config=p.config,
         seed=p.config.seed,
+        resume_point=point,
     )
 
 
