@@ -44,7 +44,7 @@ from functional_nn.optimizers import (
     sgd,
 )
 from functional_nn.trace import ResumePoint, Trace, TraceDiff, compare_traces
-from functional_nn.training import Progress, TrainConfig, resume, train, train_iter
+from functional_nn.training import Progress, TrainConfig, resume, resume_iter, train, train_iter
 from functional_nn.tree import leaves, tree_map, tree_unflatten, tree_vdot
 
 __version__ = "0.1.0"
@@ -103,6 +103,7 @@ __all__ = [
     "mse",
     "predict",
     "resume",
+    "resume_iter",
     "rmsprop",
     "sequential",
     "sgd",

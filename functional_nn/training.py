@@ -49,7 +49,7 @@ from functional_nn.optimizers import Optimizer, OptState, make_optimizer
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
 from functional_nn.tree import tree_map
 
-__all__ = ["TrainConfig", "Progress", "train", "train_iter", "resume"]
+__all__ = ["TrainConfig", "Progress", "train", "train_iter", "resume", "resume_iter"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -500,7 +500,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         resume_point=ResumePoint(
             prev_params=layout.unflatten(prev),
             prev_opt_state=records(_per_model_state(prev_state, p.models)),
-            shuffle_states=tuple(r.bit_generator.state for r in rngs) if rngs is not None else (),
+            shuffle_states=tuple(dict(r.bit_generator.state) for r in rngs) if rngs is not None else (),
         ),
     )
     last = trace.epochs_run - 1
@@ -537,12 +537,28 @@ def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
         >>> fnn.resume(first, fnn.generate_xor_easy(), epochs=2).loss.shape
         (5,)
     """
+    problem, start = _resume_problem(trace, data, epochs)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        last = None
+        for last in _fold(problem, start=start):
+            pass
+    assert last is not None and last.trace is not None
+    return last.trace
+
+
+def resume_iter(trace: Trace, data: Dataset, epochs: int) -> Iterator[Progress]:
+    """``resume``, lazily, like ``train_iter``: one Progress per epoch, the last carrying the Trace."""
+    problem, start = _resume_problem(trace, data, epochs)
+    return _guarded(_fold(problem, on_epoch=True, start=start))
+
+
+def _resume_problem(trace: Trace, data: Dataset, epochs: int) -> tuple[_Problem, _Start]:
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
     more = _validate.integer("epochs", epochs, minimum=1)
     point = trace.resume_point
     if point is None:
-        raise ValueError("trace cannot be resumed: it has no resume point (a member() view or a trace saved without one)")
+        raise ValueError("trace cannot be resumed: it has no resume point (a trace saved without one)")
     config = attrs.evolve(trace.config, epochs=trace.epochs_run + more)
     problem = _prepare(trace.network, trace.params, data, config)
     layout = _Layout.of(trace.params, problem.models)
@@ -554,12 +570,7 @@ def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
         shuffle_states=point.shuffle_states,
         earlier=trace,
     )
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        last = None
-        for last in _fold(problem, start=start):
-            pass
-    assert last is not None and last.trace is not None
-    return last.trace
+    return problem, start
 
 
 def train(net: Network, params: Params, data: Dataset, config: TrainConfig, *, workers: int | None = None) -> Trace:

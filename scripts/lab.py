@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-loss", type=float, default=None, help="stop once the loss is below this (default: never)")
     p.add_argument("--print-every", type=int, default=1000, help="print the loss every k epochs (default: 1000)")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results/)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="continue the run saved in FILE (a *_trace.npz) for --epochs more epochs; needs --dataset linear or xor "
+        "(and the same --seed for linear); network, optimizer and loss come from the file",
+    )
     return p
 
 
@@ -71,24 +79,38 @@ def _progress_line(stream: TextIO, epoch: int, epochs: int, loss: float, started
     stream.flush()
 
 
+def _describe(net: fnn.Network) -> str:
+    sizes = (net.in_features, *(layer.out_features for layer in net.layers))
+    return f"{sizes} {net.layers[0].activation.name}/{net.output_activation.name}"
+
+
 def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     data = _dataset(name, args.seed)
-    net = fnn.mlp((2, *args.hidden, 1), hidden=args.activation, output=args.output_activation)
-    config = fnn.TrainConfig(
-        epochs=args.epochs,
-        optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
-        loss=args.loss,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        stop_loss=args.stop_loss,
-    )
-    params = fnn.init(net, seed=args.seed, scheme=args.init)
-    print(f"== {name}: {data.n} samples, network {(2, *args.hidden, 1)} {args.activation}/{args.output_activation}, "
-          f"{config.optimizer.name} lr={args.lr}, {config.loss.name}, {args.epochs} epochs")
+    steps: Iterator[fnn.Progress]
+    if args.resume is not None:
+        earlier = fio.load_trace(args.resume)
+        net, config = earlier.network, earlier.config
+        print(f"== {name}: resuming {args.resume} after epoch {earlier.epochs_run} for {args.epochs} more epochs")
+        steps = fnn.resume_iter(earlier, data, args.epochs)
+    else:
+        net = fnn.mlp((2, *args.hidden, 1), hidden=args.activation, output=args.output_activation)
+        config = fnn.TrainConfig(
+            epochs=args.epochs,
+            optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
+            loss=args.loss,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            stop_loss=args.stop_loss,
+        )
+        params = fnn.init(net, seed=args.seed, scheme=args.init)
+        steps = fnn.train_iter(net, params, data, config)
+    lr = config.optimizer.hyperparams["lr"]
+    print(f"== {name}: {data.n} samples, network {_describe(net)}, "
+          f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}")
     live = sys.stderr.isatty()
     started = time.perf_counter()
     trace: fnn.Trace | None = None
-    for step in fnn.train_iter(net, params, data, config):
+    for step in steps:
         loss = float(step.loss)
         if step.epoch % args.print_every == 0 or step.trace is not None:
             if live:
@@ -113,7 +135,7 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
 
     from scripts import plots
 
-    title = f"{name}: {config.optimizer.name} lr={args.lr}, hidden {args.hidden}, {args.activation}"
+    title = f"{name}: {config.optimizer.name} lr={lr}, network {_describe(net)}"
     plots.save_comparison(out / f"{name}_comparison.png", data.x, data.y, pred, title)
     plots.save_learning_curve(out / f"{name}_learning_curve.png", trace.loss, trace.accuracy, title, config.loss.name)
     fio.save_trace(out / f"{name}_trace.npz", trace)
@@ -126,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     names = DATASETS if args.dataset == "both" else (args.dataset,)
     try:
+        if args.resume is not None and len(names) != 1:
+            raise ValueError("--resume needs --dataset linear or --dataset xor (the dataset the saved run was trained on)")
         if args.print_every < 1:
             raise ValueError(f"--print-every must be an integer >= 1, got {args.print_every}")
         try:
