@@ -266,10 +266,17 @@ def _read(path: Path, kind: str) -> tuple[dict[str, FloatArray], dict[str, Any]]
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if _META not in archive.files:
-                raise ValueError(f"{path}: not a functional_nn file (no {_META} entry)")
-            arrays = {k: archive[k] for k in archive.files}
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+            if magic[:2] == b"\x80" or magic[:1] == b"\x80":
+                raise ValueError(f"{path}: refused: the file holds pickled data, which is never loaded")
+            if magic != b"PK\x03\x04":
+                raise ValueError(f"{path}: corrupted or not an .npz file (it does not start like a zip archive)")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as archive:
+                if _META not in archive.files:
+                    raise ValueError(f"{path}: not a functional_nn file (no {_META} entry)")
+                arrays = {k: archive[k] for k in archive.files}
     except ValueError as err:
         msg = str(err)
         if msg.startswith(str(path)):
@@ -308,13 +315,19 @@ def save_params(path: str | os.PathLike[str], net: Network, params: Params) -> N
     _atomic_write(Path(path), _params_arrays("params", params), meta)
 
 
-def load_params(path: str | os.PathLike[str]) -> tuple[Network, Params]:
+def load_params(path: str | os.PathLike[str], net: Network | None = None) -> tuple[Network, Params]:
     """Read ``(net, params)`` written by ``save_params``.
+
+    Args:
+        path: the file.
+        net: if given, the params must fit this network (else the error says
+            which layer and which shapes differ); it is returned as the network.
 
     Raises:
         ValueError: naming the file and what is wrong with it.
     """
     p = Path(path)
+    wanted = net
     arrays, meta = _read(p, "params")
     try:
         net = network_from_dict(meta["network"])
@@ -322,10 +335,17 @@ def load_params(path: str | os.PathLike[str]) -> tuple[Network, Params]:
     except (KeyError, TypeError) as err:
         raise ValueError(f"{p}: incomplete metadata ({err!r})") from err
     _check_fit(net, params, p)
+    if net is not None and wanted is not None:
+        _check_fit(wanted, params, p)
+        return wanted, params
     return net, params
 
 
 def _check_fit(net: Network, params: Params, path: Path) -> None:
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network, got {type(net).__name__}")
+    if len(params) != len(net.layers):
+        raise ValueError(f"{path}: the file holds params for {len(params)} layers, the network has {len(net.layers)}")
     try:
         model_shape(net, params)
     except (TypeError, ValueError) as err:

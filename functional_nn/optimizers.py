@@ -30,7 +30,7 @@ import numpy as np
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray
-from functional_nn.tree import tree_map
+from functional_nn.tree import tree_equal, tree_map
 
 __all__ = [
     "Optimizer",
@@ -56,6 +56,9 @@ Hyper: TypeAlias = float | bool | FloatArray
 # ---------------------------------------------------------------- states ---
 
 
+TREE_EQ = attrs.cmp_using(eq=tree_equal)
+
+
 @attrs.frozen
 class EmptyState:
     """State of a stateless optimizer (sgd)."""
@@ -63,24 +66,24 @@ class EmptyState:
 
 @attrs.frozen
 class MomentumState:
-    velocity: object  # tree like params: running sum of gradients
+    velocity: object = attrs.field(eq=TREE_EQ)  # tree like params: running sum of gradients
 
 
 @attrs.frozen
 class AdamState:
-    count: FloatArray  # `()` or `(models,)`: steps taken so far (per model once models stop at different epochs)
-    mu: object  # tree like params: first moment (mean of g)
-    nu: object  # tree like params: second moment (mean of g**2)
+    count: FloatArray = attrs.field(eq=TREE_EQ)  # `()` or `(models,)`: steps taken so far (per model once models stop at different epochs)
+    mu: object = attrs.field(eq=TREE_EQ)  # tree like params: first moment (mean of g)
+    nu: object = attrs.field(eq=TREE_EQ)  # tree like params: second moment (mean of g**2)
 
 
 @attrs.frozen
 class RMSPropState:
-    nu: object  # tree like params: running mean of g**2
+    nu: object = attrs.field(eq=TREE_EQ)  # tree like params: running mean of g**2
 
 
 @attrs.frozen
 class AdagradState:
-    sum_sq: object  # tree like params: running sum of g**2
+    sum_sq: object = attrs.field(eq=TREE_EQ)  # tree like params: running sum of g**2
 
 
 OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState

@@ -23,7 +23,7 @@ import numpy as np
 
 from functional_nn._records import FloatArray, readonly, trusted
 
-__all__ = ["leaves", "tree_map", "tree_unflatten", "tree_vdot"]
+__all__ = ["leaves", "tree_map", "tree_unflatten", "tree_vdot", "tree_equal"]
 
 T = TypeVar("T")
 
@@ -114,3 +114,24 @@ def tree_vdot(a: object, b: object, *, model_ndim: int = 0) -> FloatArray:
     for x, y in zip(leaves(a), leaves(b), strict=True):
         total = total + np.sum(x * y, axis=tuple(range(model_ndim, x.ndim)))
     return total
+
+
+def tree_equal(a: object, b: object) -> bool:
+    """Same structure and bit-identical leaves (NaN equal to NaN)."""
+    try:
+        la, lb = leaves(a), leaves(b)
+    except TypeError:
+        return False
+    if _structure(a) != _structure(b):
+        return False
+    return all(x.shape == y.shape and bool(np.array_equal(x, y, equal_nan=True)) for x, y in zip(la, lb, strict=True))
+
+
+def _structure(tree: object) -> object:
+    if isinstance(tree, np.ndarray):
+        return ("array", tree.shape)
+    if isinstance(tree, tuple):
+        return tuple(_structure(t) for t in tree)
+    if attrs.has(type(tree)):
+        return (type(tree), tuple(_structure(getattr(tree, f.name)) for f in attrs.fields(cast(Any, type(tree)))))
+    return tree
