@@ -141,6 +141,11 @@ def _per_model(h: float | FloatArray, leaf: FloatArray) -> float | FloatArray:
     """A hyperparameter broadcast against a leaf stacked over leading model axes."""
     if isinstance(h, float):
         return h
+    if leaf.shape[: h.ndim] != h.shape:
+        raise ValueError(
+            f"a per-model hyperparameter (e.g. lr) has {h.shape[0]} values, one per model, but the params' "
+            f"leading model axis is {leaf.shape[:1] if leaf.ndim else '()'}; stack {h.shape[0]} models (init(net, seed=[...]))"
+        )
     return h.reshape(h.shape + (1,) * (leaf.ndim - h.ndim))
 
 
