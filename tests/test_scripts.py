@@ -105,3 +105,35 @@ def test_import_does_not_pull_in_matplotlib() -> None:
     code = "import sys, functional_nn; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_lab_read_only_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "xor_comparison.png"))
+
+    from scripts import plots
+
+    monkeypatch.setattr(plots, "save_comparison", denied)
+    assert lab.main(["--dataset", "xor", "--epochs", "5", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: cannot write {tmp_path / 'xor_comparison.png'}: Permission denied"
+
+
+def test_lab_ctrl_c_keeps_written_files_and_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = fnn.train_iter
+    calls = []
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:  # the second dataset is interrupted
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fnn, "train_iter", interrupted)
+    assert lab.main(["--epochs", "50", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted; files already written are in {tmp_path}/" in err and "Traceback" not in err
+    assert fio.load_trace(tmp_path / "linear_trace.npz").loss.shape == (50,)
+    assert not (tmp_path / "xor_trace.npz").exists()
