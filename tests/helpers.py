@@ -1,18 +1,18 @@
 """Shared assertions for the test suite (optax ``test_utils.py`` style).
 
-    check_grad(f, x, g, seed=...)               central differences of ``f`` at ``x`` along
-                                                random directions vs. ``<g, direction>``
-    check_tree_grad(f, params, grads, seed=...) the same, one params leaf at a time
-    assert_read_only(tree)                      every array of ``tree`` refuses assignment
-    assert_trees_equal / assert_trees_close     leafwise comparison (same structure too)
-    structure(tree)                             a comparable description: node types and leaf shapes
-    snapshot(tree)                              writable deep copies of every leaf
+check_grad(f, x, g, seed=...)               central differences of ``f`` at ``x`` along
+                                            random directions vs. ``<g, direction>``
+check_tree_grad(f, params, grads, seed=...) the same, one params leaf at a time
+assert_read_only(tree)                      every array of ``tree`` refuses assignment
+assert_trees_equal / assert_trees_close     leafwise comparison (same structure too)
+structure(tree)                             a comparable description: node types and leaf shapes
+snapshot(tree)                              writable deep copies of every leaf
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -28,7 +28,9 @@ EPS = 1e-5
 """Step of the central differences (float64)."""
 
 
-def central_difference(f: Callable[[FloatArray], float], x: FloatArray, direction: FloatArray, eps: float = EPS) -> float:
+def central_difference(
+    f: Callable[[FloatArray], float], x: FloatArray, direction: FloatArray, eps: float = EPS
+) -> float:
     """``(f(x + eps d) - f(x - eps d)) / (2 eps)``: the derivative of ``f`` along ``d``."""
     return (f(x + eps * direction) - f(x - eps * direction)) / (2.0 * eps)
 
@@ -89,7 +91,9 @@ def check_tree_grad(
             return f(fnn.tree_unflatten(params, new))
 
         try:
-            check_grad(along_leaf, np.array(p), g, seed=seed + 1000 * i, directions=directions, eps=eps, rtol=rtol, atol=atol)
+            check_grad(
+                along_leaf, np.array(p), g, seed=seed + 1000 * i, directions=directions, eps=eps, rtol=rtol, atol=atol
+            )
         except AssertionError as err:
             raise AssertionError(f"leaf {i} (shape {p.shape}): {err}") from err
 
@@ -100,8 +104,9 @@ def structure(tree: object) -> object:
         return ("array", tree.shape)
     if isinstance(tree, tuple):
         return ("tuple", tuple(structure(t) for t in tree))
-    if attrs.has(type(tree)):
-        return (type(tree).__name__, tuple((f.name, structure(getattr(tree, f.name))) for f in attrs.fields(type(tree))))
+    cls: Any = type(tree)
+    if attrs.has(cls):
+        return (cls.__name__, tuple((f.name, structure(getattr(tree, f.name))) for f in attrs.fields(cls)))
     return ("value", type(tree).__name__)
 
 

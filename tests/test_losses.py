@@ -1,0 +1,178 @@
+"""Tests of functional_nn.losses, parametrized over LOSSES x activations x sizes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import functional_nn as fnn
+from tests.helpers import FloatArray, binary_labels, check_grad
+
+
+def _supports(loss: fnn.Loss, act: fnn.Activation) -> bool:
+    try:
+        loss.check_output(act)
+    except ValueError:
+        return False
+    return True
+
+
+PAIRS = [
+    pytest.param(loss_name, act_name, id=f"{loss_name}-{act_name}")
+    for loss_name, loss in fnn.LOSSES.items()
+    for act_name, act in fnn.ACTIVATIONS.items()
+    if _supports(loss, act)
+]
+UNSUPPORTED = [
+    pytest.param(loss_name, act_name, id=f"{loss_name}-{act_name}")
+    for loss_name, loss in fnn.LOSSES.items()
+    for act_name, act in fnn.ACTIVATIONS.items()
+    if not _supports(loss, act)
+]
+# (leading model axes, samples, outputs)
+SIZES = [((), 1, 1), ((), 7, 1), ((), 5, 3), ((3,), 4, 2)]
+
+
+def pre_activation(shape: tuple[int, ...], seed: int) -> FloatArray:
+    """Logits in [-3, -0.1] u [0.1, 3], away from the ReLU kink."""
+    rng = np.random.default_rng(seed)
+    m = rng.uniform(0.1, 3.0, size=shape)
+    return np.where(rng.random(shape) < 0.5, -m, m)
+
+
+def test_registry() -> None:
+    assert {"mse", "bce"} <= set(fnn.LOSSES)
+    for name, loss in fnn.LOSSES.items():
+        assert loss.name == name
+        assert isinstance(loss, fnn.Loss)
+        assert fnn.get_loss(name) is loss
+        assert fnn.get_loss(loss) is loss
+    assert fnn.mse is fnn.LOSSES["mse"] and fnn.bce is fnn.LOSSES["bce"]
+
+
+def test_every_loss_supports_a_sigmoid_output() -> None:
+    assert all(_supports(loss, fnn.Sigmoid()) for loss in fnn.LOSSES.values())
+
+
+@pytest.mark.parametrize(("models", "n", "outputs"), SIZES)
+@pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
+def test_delta_matches_central_differences(
+    loss_name: str, act_name: str, models: tuple[int, ...], n: int, outputs: int
+) -> None:
+    loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
+    shape = (*models, n, outputs)
+    z = pre_activation(shape, seed=n + outputs)
+    y = binary_labels(np.random.default_rng(n), shape)
+
+    def total(zz: FloatArray) -> float:  # the sum over models: each model's loss only sees its own z
+        return float(np.sum(loss.value(zz, act.value(zz), y)))
+
+    a = act.value(z)
+    delta = loss.delta(z, a, y, act)
+    assert delta.shape == z.shape
+    check_grad(total, z, delta, seed=outputs)
+
+
+@pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
+def test_value_and_delta_agrees_with_value_and_delta(loss_name: str, act_name: str) -> None:
+    loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
+    z = pre_activation((3, 5, 2), seed=4)
+    y = binary_labels(np.random.default_rng(4), z.shape)
+    a = act.value(z)
+    value, delta = loss.value_and_delta(z, a, y, act)
+    np.testing.assert_allclose(value, loss.value(z, a, y), rtol=1e-14)
+    np.testing.assert_allclose(delta, loss.delta(z, a, y, act), rtol=1e-14)
+
+
+@pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
+def test_value_shape_and_inputs_unchanged(loss_name: str, act_name: str) -> None:
+    loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
+    z = pre_activation((2, 3, 6, 1), seed=0)
+    y = binary_labels(np.random.default_rng(0), z.shape)
+    a = act.value(z)
+    copies = (z.copy(), a.copy(), y.copy())
+    value = loss.value(z, a, y)
+    loss.delta(z, a, y, act)
+    assert value.shape == (2, 3)
+    assert np.all(value >= 0.0)
+    for before, after in zip(copies, (z, a, y), strict=True):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
+def test_stacked_value_equals_separate_values(loss_name: str, act_name: str) -> None:
+    loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
+    z = pre_activation((4, 5, 2), seed=1)
+    y = binary_labels(np.random.default_rng(1), z.shape)
+    a = act.value(z)
+    stacked = loss.value(z, a, y)
+    for k in range(4):
+        np.testing.assert_allclose(stacked[k], loss.value(z[k], a[k], y[k]), rtol=1e-15)
+
+
+def test_mse_known_value() -> None:
+    z = np.array([[0.0], [0.0]])
+    a = np.array([[0.25], [1.0]])
+    y = np.array([[0.0], [0.0]])
+    assert float(fnn.mse.value(z, a, y)) == pytest.approx((0.0625 + 1.0) / 2, rel=1e-15)
+
+
+def test_bce_matches_textbook_formula() -> None:
+    z = pre_activation((6, 2), seed=3)
+    y = binary_labels(np.random.default_rng(3), z.shape)
+    a = 1.0 / (1.0 + np.exp(-z))
+    textbook = np.mean(-y * np.log(a) - (1 - y) * np.log(1 - a))
+    assert float(fnn.bce.value(z, fnn.sigmoid(z), y)) == pytest.approx(float(textbook), rel=1e-12)
+
+
+def test_bce_extreme_logits_are_finite_without_warning() -> None:
+    z = np.array([[1000.0], [-1000.0], [1000.0], [-1000.0]])
+    y = np.array([[1.0], [0.0], [0.0], [1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = fnn.sigmoid(z)
+        value = fnn.bce.value(z, a, y)
+        delta = fnn.bce.delta(z, a, y, fnn.Sigmoid())
+    assert np.isfinite(value) and np.all(np.isfinite(delta))
+    # the two right answers cost nothing; each wrong one costs |z| = 1000
+    assert float(value) == pytest.approx(2000.0 / 4, rel=1e-12)
+    np.testing.assert_allclose(delta, [[0.0], [0.0], [0.25], [-0.25]], atol=1e-300)
+
+
+def test_bce_of_confident_right_answers_is_tiny_not_zero_or_nan() -> None:
+    z = np.array([[40.0], [-40.0]])
+    y = np.array([[1.0], [0.0]])
+    value = float(fnn.bce.value(z, fnn.sigmoid(z), y))
+    assert 0.0 < value < 1e-15
+
+
+@pytest.mark.parametrize("act_name", [p.values[1] for p in UNSUPPORTED if p.values[0] == "bce"])
+def test_bce_requires_a_sigmoid_output(act_name: str) -> None:
+    with pytest.raises(ValueError, match=rf"loss 'bce' needs a sigmoid output layer.*got output='{act_name}'"):
+        fnn.bce.check_output(fnn.ACTIVATIONS[act_name])
+    net = fnn.mlp((2, 3, 1), hidden="tanh", output=act_name)
+    with pytest.raises(ValueError, match="sigmoid"):
+        fnn.grad(net, fnn.init(net, seed=0), [[0.0, 1.0]], [[1.0]], loss="bce")
+
+
+def test_get_loss_errors() -> None:
+    with pytest.raises(ValueError, match=r"loss must be one of 'mse', 'bce'; got 'hinge'"):
+        fnn.get_loss("hinge")
+    with pytest.raises(TypeError, match=r"loss must be a loss name"):
+        fnn.get_loss(1.0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    z=st.lists(st.floats(min_value=-1e4, max_value=1e4, allow_nan=False), min_size=1, max_size=8),
+    label=st.sampled_from([0.0, 1.0]),
+)
+def test_bce_property_finite_and_nonnegative(z: list[float], label: float) -> None:
+    zz = np.array(z).reshape(-1, 1)
+    y = np.full_like(zz, label)
+    value = float(fnn.bce.value(zz, fnn.sigmoid(zz), y))
+    assert np.isfinite(value) and value >= 0.0

@@ -1,0 +1,259 @@
+"""Tests of functional_nn.network: mlp, init, forward, predict, grad, accuracy, stacking."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import pytest
+
+import functional_nn as fnn
+from tests.helpers import (
+    FloatArray,
+    assert_read_only,
+    assert_trees_close,
+    assert_trees_equal,
+    assert_unchanged,
+    binary_labels,
+    check_tree_grad,
+    snapshot,
+    structure,
+)
+
+HIDDEN = tuple(fnn.ACTIVATIONS)
+LOSSES = tuple(fnn.LOSSES)
+SIZES = [(2, 3, 1), (2, 5, 4, 1), (3, 4, 2)]
+
+
+def batch(sizes: tuple[int, ...], n: int, seed: int) -> tuple[FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, sizes[0])), binary_labels(rng, (n, sizes[-1]))
+
+
+def with_random_biases(params: fnn.Params, seed: int) -> fnn.Params:
+    """Non-zero biases, so their gradient check is not trivial."""
+    rng = np.random.default_rng(seed)
+    return tuple(attrs.evolve(p, b=0.5 * rng.standard_normal(p.b.shape)) for p in params)
+
+
+# -------------------------------------------------------------- gradients ---
+
+
+@pytest.mark.parametrize("sizes", SIZES, ids=str)
+@pytest.mark.parametrize("loss_name", LOSSES)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_grad_matches_central_differences(hidden: str, loss_name: str, sizes: tuple[int, ...]) -> None:
+    net = fnn.mlp(sizes, hidden=hidden, output="sigmoid")
+    params = with_random_biases(fnn.init(net, seed=1), seed=2)
+    x, y = batch(sizes, n=8, seed=3)
+    loss = fnn.LOSSES[loss_name]
+    value, grads = fnn.grad(net, params, x, y, loss=loss)
+    assert value.shape == ()
+
+    def loss_of(p: fnn.Params) -> float:
+        return float(fnn.grad(net, p, x, y, loss=loss)[0])
+
+    assert loss_of(params) == float(value)
+    check_tree_grad(loss_of, params, grads, seed=4)
+
+
+@pytest.mark.parametrize("output", tuple(fnn.ACTIVATIONS))
+def test_grad_matches_central_differences_for_every_output_activation(output: str) -> None:
+    sizes = (3, 4, 2)
+    net = fnn.mlp(sizes, hidden="tanh", output=output)
+    params = with_random_biases(fnn.init(net, seed=5), seed=6)
+    x, y = batch(sizes, n=6, seed=7)
+    _, grads = fnn.grad(net, params, x, y, loss="mse")
+    check_tree_grad(lambda p: float(fnn.grad(net, p, x, y, loss="mse")[0]), params, grads, seed=8)
+
+
+def test_grad_of_a_single_layer_network() -> None:
+    net = fnn.mlp((2, 1), output="sigmoid")
+    params = with_random_biases(fnn.init(net, seed=0), seed=1)
+    x, y = batch((2, 1), n=5, seed=2)
+    _, grads = fnn.grad(net, params, x, y, loss="bce")
+    check_tree_grad(lambda p: float(fnn.grad(net, p, x, y, loss="bce")[0]), params, grads, seed=3)
+
+
+def test_grad_bce_logistic_regression_closed_form() -> None:
+    """One sigmoid unit with BCE: dL/dw = x^T (a - y) / n, dL/db = mean(a - y)."""
+    net = fnn.mlp((2, 1))
+    params = with_random_biases(fnn.init(net, seed=0), seed=1)
+    x, y = batch((2, 1), n=9, seed=2)
+    _, grads = fnn.grad(net, params, x, y, loss=fnn.bce)
+    a = fnn.forward(net, params, x)
+    np.testing.assert_allclose(grads[0].w, x.T @ (a - y) / 9, rtol=1e-12)
+    np.testing.assert_allclose(grads[0].b, np.mean(a - y, axis=0), rtol=1e-12)
+
+
+def test_grad_structure_purity_and_read_only() -> None:
+    net = fnn.mlp((2, 5, 4, 1))
+    params = fnn.init(net, seed=0)
+    x, y = batch((2, 5, 4, 1), n=4, seed=0)
+    before = snapshot(params)
+    x_before = x.copy()
+    _, grads = fnn.grad(net, params, x, y, loss="mse")
+    assert structure(grads) == structure(params)
+    assert all(isinstance(g, fnn.Dense) for g in grads)
+    assert_read_only(grads)
+    assert_unchanged(params, before)
+    np.testing.assert_array_equal(x, x_before)
+    assert x.flags.writeable
+
+
+def test_grad_accepts_loss_names_and_records_alike() -> None:
+    net = fnn.mlp((2, 3, 1))
+    params = fnn.init(net, seed=0)
+    x, y = batch((2, 3, 1), n=4, seed=0)
+    by_name = fnn.grad(net, params, x, y, loss="bce")
+    by_record = fnn.grad(net, params, x, y, loss=fnn.bce)
+    assert float(by_name[0]) == float(by_record[0])
+    assert_trees_equal(by_name[1], by_record[1])
+
+
+# ----------------------------------------------------- forward and predict ---
+
+
+@pytest.mark.parametrize("sizes", SIZES, ids=str)
+def test_forward_and_predict_shapes(sizes: tuple[int, ...]) -> None:
+    net = fnn.mlp(sizes)
+    params = fnn.init(net, seed=0)
+    x, _ = batch(sizes, n=7, seed=1)
+    out = fnn.forward(net, params, x)
+    labels = fnn.predict(net, params, x)
+    assert out.shape == (7, sizes[-1]) and labels.shape == (7, sizes[-1])
+    assert out.dtype == np.float64 and labels.dtype == np.float64
+    assert np.all((out > 0) & (out < 1))  # sigmoid output
+    assert set(np.unique(labels).tolist()) <= {0.0, 1.0}
+    np.testing.assert_array_equal(labels, (out >= 0.5).astype(np.float64))
+
+
+def test_forward_by_hand() -> None:
+    net = fnn.mlp((2, 3, 1), hidden="relu", output="sigmoid")
+    params = with_random_biases(fnn.init(net, seed=0), seed=1)
+    x, _ = batch((2, 3, 1), n=4, seed=2)
+    h = np.maximum(x @ params[0].w + params[0].b, 0.0)
+    expected = 1.0 / (1.0 + np.exp(-(h @ params[1].w + params[1].b)))
+    np.testing.assert_allclose(fnn.forward(net, params, x), expected, rtol=1e-13)
+
+
+def test_forward_accepts_lists() -> None:
+    net = fnn.mlp((2, 3, 1))
+    params = fnn.init(net, seed=0)
+    np.testing.assert_array_equal(
+        fnn.forward(net, params, [[0.0, 1.0]]), fnn.forward(net, params, np.array([[0.0, 1.0]]))
+    )
+
+
+def test_predict_threshold() -> None:
+    net = fnn.mlp((2, 3, 1))
+    params = fnn.init(net, seed=0)
+    x, _ = batch((2, 3, 1), n=20, seed=1)
+    out = fnn.forward(net, params, x)
+    np.testing.assert_array_equal(fnn.predict(net, params, x, threshold=0.0), np.ones_like(out))
+    t = float(np.median(out))
+    np.testing.assert_array_equal(fnn.predict(net, params, x, threshold=t), (out >= t).astype(np.float64))
+    with pytest.raises(ValueError, match=r"threshold must be in \[0\.0, 1\.0\], got 1\.5"):
+        fnn.predict(net, params, x, threshold=1.5)
+
+
+def test_accuracy() -> None:
+    net = fnn.mlp((2, 3, 1))
+    params = fnn.init(net, seed=0)
+    x, _ = batch((2, 3, 1), n=10, seed=1)
+    labels = fnn.predict(net, params, x)
+    assert float(fnn.accuracy(net, params, x, labels)) == 1.0
+    assert float(fnn.accuracy(net, params, x, 1.0 - labels)) == 0.0
+    flipped = labels.copy()
+    flipped[:3] = 1.0 - flipped[:3]
+    assert float(fnn.accuracy(net, params, x, flipped)) == pytest.approx(0.7)
+
+
+# ------------------------------------------------------------ mlp and init ---
+
+
+def test_mlp_structure() -> None:
+    net = fnn.mlp((2, 10, 10, 1), hidden="relu", output="sigmoid")
+    assert len(net.layers) == 3
+    assert [(lay.in_features, lay.out_features) for lay in net.layers] == [(2, 10), (10, 10), (10, 1)]
+    assert [lay.activation.name for lay in net.layers] == ["relu", "relu", "sigmoid"]
+    assert net.in_features == 2 and net.out_features == 1 and net.output_activation == fnn.Sigmoid()
+    assert net == fnn.mlp([2, 10, 10, 1], hidden=fnn.ReLU(), output=fnn.Sigmoid())
+
+
+def test_sequential_equals_mlp() -> None:
+    net = fnn.sequential(fnn.DenseLayer(2, 4, fnn.Tanh()), fnn.DenseLayer(4, 1, fnn.Sigmoid()))
+    assert net == fnn.mlp((2, 4, 1), hidden="tanh")
+
+
+def test_init_shapes_read_only_and_deterministic() -> None:
+    net = fnn.mlp((2, 5, 4, 1))
+    params = fnn.init(net, seed=3)
+    assert [(p.w.shape, p.b.shape) for p in params] == [((2, 5), (5,)), ((5, 4), (4,)), ((4, 1), (1,))]
+    assert_read_only(params)
+    assert params == fnn.init(net, seed=3)
+    assert params != fnn.init(net, seed=4)
+    assert fnn.model_shape(net, params) == ()
+
+
+def test_init_bad_scheme() -> None:
+    with pytest.raises(ValueError, match=r"scheme must be one of 'normal', 'uniform', 'xavier', 'he'; got 'zeros'"):
+        fnn.init(fnn.mlp((2, 3, 1)), seed=0, scheme="zeros")
+
+
+# -------------------------------------------------------- stacked params ---
+
+
+def test_stacked_init_members_equal_single_inits() -> None:
+    net = fnn.mlp((2, 5, 4, 1))
+    stacked = fnn.init(net, seed=[0, 1, 2])
+    assert fnn.model_shape(net, stacked) == (3,)
+    assert_read_only(stacked)
+    for k in range(3):
+        assert_trees_equal(tuple(attrs.evolve(p, w=p.w[k], b=p.b[k]) for p in stacked), fnn.init(net, seed=k))
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+@pytest.mark.parametrize("sizes", SIZES, ids=str)
+def test_stacked_forward_and_grad_equal_separate_calls(sizes: tuple[int, ...], loss_name: str) -> None:
+    net = fnn.mlp(sizes, hidden="tanh")
+    seeds = [0, 1, 2]
+    stacked = fnn.init(net, seed=seeds)
+    x, y = batch(sizes, n=6, seed=9)
+    out = fnn.forward(net, stacked, x)
+    value, grads = fnn.grad(net, stacked, x, y, loss=loss_name)
+    acc = fnn.accuracy(net, stacked, x, y)
+    assert out.shape == (3, 6, sizes[-1]) and value.shape == (3,) and acc.shape == (3,)
+    assert structure(grads) == structure(stacked)
+    for k, s in enumerate(seeds):
+        single = fnn.init(net, seed=s)
+        np.testing.assert_allclose(out[k], fnn.forward(net, single, x), rtol=1e-12)
+        v_k, g_k = fnn.grad(net, single, x, y, loss=loss_name)
+        np.testing.assert_allclose(value[k], v_k, rtol=1e-12)
+        assert_trees_close(tuple(attrs.evolve(g, w=g.w[k], b=g.b[k]) for g in grads), g_k, rtol=1e-12, atol=1e-300)
+        assert acc[k] == fnn.accuracy(net, single, x, y)
+
+
+def test_stacked_params_with_one_batch_per_model() -> None:
+    sizes = (2, 4, 1)
+    net = fnn.mlp(sizes)
+    stacked = fnn.init(net, seed=[5, 6])
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 2))
+    y = binary_labels(rng, (2, 3, 1))
+    value, _ = fnn.grad(net, stacked, x, y, loss="mse")
+    out = fnn.forward(net, stacked, x)
+    for k in range(2):
+        single = fnn.init(net, seed=5 + k)
+        np.testing.assert_allclose(out[k], fnn.forward(net, single, x[k]), rtol=1e-12)
+        np.testing.assert_allclose(value[k], fnn.grad(net, single, x[k], y[k], loss="mse")[0], rtol=1e-12)
+
+
+def test_gradient_checker_catches_a_wrong_gradient() -> None:
+    """The checker is not vacuous: a gradient 1 % off in one leaf fails it."""
+    net = fnn.mlp((2, 3, 1))
+    params = with_random_biases(fnn.init(net, seed=0), seed=1)
+    x, y = batch((2, 3, 1), n=5, seed=2)
+    _, grads = fnn.grad(net, params, x, y, loss="mse")
+    wrong = (grads[0], attrs.evolve(grads[1], w=grads[1].w * 1.01))
+    with pytest.raises(AssertionError, match="leaf 2"):
+        check_tree_grad(lambda p: float(fnn.grad(net, p, x, y, loss="mse")[0]), params, wrong, seed=3)
