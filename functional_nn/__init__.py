@@ -23,6 +23,17 @@ from functional_nn.activations import (
     get_activation,
     sigmoid,
 )
+from functional_nn.conv import (
+    AvgPool2DLayer,
+    Conv2D,
+    Conv2DLayer,
+    FlattenLayer,
+    ImageLayer,
+    MaxPool2DLayer,
+    NoParams,
+    cnn,
+    flatten_images,
+)
 from functional_nn.data import Dataset, generate_linear, generate_xor_easy
 from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer, LayerParams
 from functional_nn.losses import BCE, LOSSES, MSE, Loss, bce, get_loss, mse
@@ -113,4 +124,13 @@ __all__ = [
     "tree_map",
     "tree_unflatten",
     "tree_vdot",
+    "AvgPool2DLayer",
+    "Conv2D",
+    "Conv2DLayer",
+    "FlattenLayer",
+    "ImageLayer",
+    "MaxPool2DLayer",
+    "NoParams",
+    "cnn",
+    "flatten_images",
 ]

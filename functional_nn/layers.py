@@ -152,7 +152,7 @@ class DenseLayer:
         elif scheme == "he":
             w = rng.standard_normal(shape) * np.sqrt(2.0 / self.in_features)
         else:
-            _validate.choice("init", scheme, INITIALIZERS)
+            _validate.choice("scheme", scheme, INITIALIZERS)
             raise AssertionError("unreachable")
         return trusted(Dense, w=w, b=np.zeros(self.out_features))
 

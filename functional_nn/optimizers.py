@@ -21,7 +21,7 @@ axis: a learning-rate sweep is then one stacked run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
@@ -171,7 +171,7 @@ def _zeros(params: object) -> object:
 # ------------------------------------------------------------ algorithms ---
 
 
-def sgd(lr: float | FloatArray) -> Optimizer:
+def sgd(lr: float | Sequence[float] | FloatArray) -> Optimizer:
     """Plain gradient descent ``p -= lr * g``.
 
     Args:
@@ -189,7 +189,7 @@ def sgd(lr: float | FloatArray) -> Optimizer:
     return _make("sgd", {"lr": lr_}, init, update)
 
 
-def momentum(lr: float | FloatArray, beta: float = 0.9, *, nesterov: bool = False) -> Optimizer:
+def momentum(lr: float | Sequence[float] | FloatArray, beta: float = 0.9, *, nesterov: bool = False) -> Optimizer:
     """Heavy-ball momentum: ``v = beta v + g``, ``p -= lr v`` (Nesterov: ``p -= lr (g + beta v)``).
 
     Args:
@@ -217,7 +217,7 @@ def momentum(lr: float | FloatArray, beta: float = 0.9, *, nesterov: bool = Fals
     return _make("nesterov" if nesterov else "momentum", {"lr": lr_, "beta": beta_, "nesterov": nesterov}, init, update)
 
 
-def adam(lr: float | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+def adam(lr: float | Sequence[float] | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
     """Adam with bias correction (Kingma & Ba, 2015).
 
     The first step moves every parameter by about ``lr * sign(g)``.
@@ -253,7 +253,7 @@ def adam(lr: float | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps:
     return _make("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update)
 
 
-def rmsprop(lr: float | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
+def rmsprop(lr: float | Sequence[float] | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
     """RMSprop: ``s = decay s + (1 - decay) g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
     lr_ = _validate.positive_array("lr", lr)
     decay_ = _validate.in_range("decay", decay, 0.0, 1.0)
@@ -271,7 +271,7 @@ def rmsprop(lr: float | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8
     return _make("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update)
 
 
-def adagrad(lr: float | FloatArray = 1e-2, eps: float = 1e-8) -> Optimizer:
+def adagrad(lr: float | Sequence[float] | FloatArray = 1e-2, eps: float = 1e-8) -> Optimizer:
     """Adagrad: ``s += g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
     lr_ = _validate.positive_array("lr", lr)
     eps_ = _validate.positive("eps", eps)

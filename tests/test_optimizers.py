@@ -363,4 +363,4 @@ def test_per_model_lr_array_is_read_only_and_callers_stays_writable() -> None:
     assert isinstance(stored, np.ndarray) and not stored.flags.writeable
     assert lrs.flags.writeable
     assert fnn.sgd(lr=np.array([0.1, 0.2])) == opt
-    assert fnn.sgd(lr=[0.1, 0.2]) == opt  # type: ignore[arg-type]
+    assert fnn.sgd(lr=[0.1, 0.2]) == opt

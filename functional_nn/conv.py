@@ -1,0 +1,660 @@
+"""Image layers: 2-D convolution, max / average pooling and flatten, forward and
+backward side by side.  They keep the network's contract: every layer maps
+`(..., n, in_features)` to `(..., n, out_features)`, with each image flattened in
+C order as ``(channels, height, width)``:
+
+    Conv2D(w, b)                  # w `(..., out_channels, in_channels, k, k)`, b `(..., out_channels)`
+    NoParams(empty)               # params of a layer without any: empty `(..., 0)` holds only the model axes
+    Conv2DLayer(in_shape, out_channels, kernel_size, *, stride=1, padding=0, activation="identity")
+    MaxPool2DLayer(in_shape, pool_size, *, stride=None)      # stride defaults to pool_size
+    AvgPool2DLayer(in_shape, pool_size, *, stride=None)
+    FlattenLayer(in_shape)                                   # the identity, for readability
+    cnn(*layers)                  -> Network   # network.sequential, also checking that image shapes chain
+    flatten_images(images, shape) -> x `(n, C*H*W)` from images `(n, C, H, W)`, checked
+
+Every image layer has ``in_shape`` and ``out_shape`` ``(C, H, W)``; ``in_features``
+and ``out_features`` are their products.  ``layer.init / forward / backward /
+check_params / model_shape`` follow ``layers.Layer``; for ``Conv2DLayer`` the first
+entry of the cache is the im2col matrix of the input (what backward needs)
+rather than the input itself.
+
+Convolution is cross-correlation, as in every deep-learning library:
+``z[o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[c, s*y + i, s*x + j]`` with
+zero padding ``padding`` on each side and output size ``(H + 2p - k) // s + 1``.
+It is computed as one matrix product with the im2col matrix
+`(C*k*k + 1, n*H'*W')` built by ``numpy.lib.stride_tricks.sliding_window_view``
+(its last row is ones, so the bias rides in the product and its gradient comes
+out of the weights' one).  Backward is two products with the same matrix and a
+col2im scatter-add that loops over the k*k kernel offsets only, never over
+pixels or samples.  Pooling has no padding; windows may overlap (stride <
+pool_size), and max pooling sends the gradient to the first maximum of a window.
+
+Leading model axes broadcast as for Dense: params `(*models, ...)` with inputs
+`(n, in)` shared by all models or `(*models, n, in)`.
+
+Example:
+    >>> import numpy as np
+    >>> import functional_nn as fnn
+    >>> net = fnn.cnn(
+    ...     fnn.Conv2DLayer((1, 8, 8), 4, 3, padding=1, activation="relu"),
+    ...     fnn.MaxPool2DLayer((4, 8, 8), 2),
+    ...     fnn.DenseLayer(4 * 4 * 4, 1, fnn.Sigmoid()),
+    ... )
+    >>> fnn.forward(net, fnn.init(net, seed=0, scheme="he"), np.zeros((5, 64))).shape
+    (5, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, cast
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
+
+from functional_nn import _validate
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
+from functional_nn.activations import Activation, Identity, get_activation
+from functional_nn.layers import INITIALIZERS, Cache, Layer
+from functional_nn.network import Network, sequential
+
+__all__ = [
+    "Conv2D",
+    "NoParams",
+    "Conv2DLayer",
+    "MaxPool2DLayer",
+    "AvgPool2DLayer",
+    "FlattenLayer",
+    "ImageLayer",
+    "cnn",
+    "flatten_images",
+    "LAYER_IO",
+    "PARAM_RECORDS",
+]
+
+ImageShape: TypeAlias = tuple[int, int, int]
+"""``(channels, height, width)``."""
+
+
+# ------------------------------------------------------------------ records ---
+
+
+def _conv_valid(instance: "Conv2D", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+    del attribute, value
+    w, b = instance.w, instance.b
+    if w.ndim < 4:
+        raise ValueError(f"Conv2D.w must have shape (..., out_channels, in_channels, k, k), got shape {w.shape}")
+    if w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"Conv2D.w must hold square kernels (..., out_channels, in_channels, k, k), got shape {w.shape}")
+    expected = w.shape[:-4] + w.shape[-4:-3]
+    if b.shape != expected:
+        raise ValueError(f"Conv2D.b must have shape {expected} to match Conv2D.w of shape {w.shape}, got shape {b.shape}")
+    for name, arr in (("w", w), ("b", b)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"Conv2D.{name} must be finite, got NaN/inf values")
+
+
+@attrs.frozen
+class Conv2D:
+    """Params of a 2-D convolution.
+
+    Attributes:
+        w: `(..., out_channels, in_channels, k, k)` read-only float64 kernels.
+        b: `(..., out_channels)` read-only float64; leading axes as w's.
+
+    Example:
+        >>> import numpy as np
+        >>> Conv2D(w=np.ones((8, 1, 3, 3)), b=np.zeros(8)).w.shape
+        (8, 1, 3, 3)
+    """
+
+    w: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    b: FloatArray = attrs.field(converter=to_array, validator=[real_array, _conv_valid], eq=ARRAY_EQ)
+
+
+def _empty_valid(instance: "NoParams", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+    del instance, attribute
+    if value.ndim < 1 or value.shape[-1] != 0:
+        raise ValueError(f"NoParams.empty must have shape (*models, 0), got shape {value.shape}")
+
+
+@attrs.frozen
+class NoParams:
+    """Params of a layer that has none (pooling, flatten).
+
+    Attributes:
+        empty: `(*models, 0)`: no values; its leading axes are the model axes, so a
+            stack of networks with parameter-free layers keeps one model shape
+            (``network.model_shape`` asks every layer).
+
+    Example:
+        >>> import numpy as np
+        >>> NoParams(empty=np.zeros((3, 0))).empty.shape
+        (3, 0)
+    """
+
+    empty: FloatArray = attrs.field(converter=to_array, validator=[real_array, _empty_valid], eq=ARRAY_EQ)
+
+
+def _no_params(models: tuple[int, ...] = ()) -> NoParams:
+    return trusted(NoParams, empty=np.zeros(models + (0,)))
+
+
+# ------------------------------------------------------------ shape checks ---
+
+
+def _image_shape(value: Sequence[int]) -> ImageShape:
+    """Converter of ``in_shape``: a tuple of three integers >= 1."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
+        raise TypeError(f"in_shape must be a (channels, height, width) tuple of 3 integers, got {_validate.show(value)}")
+    c, h, w = (_validate.integer(f"in_shape[{i}]", v, minimum=1) for i, v in enumerate(value))
+    return (c, h, w)
+
+
+def _positive_int(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    del instance
+    _validate.integer(attribute.name, value, minimum=1)
+
+
+def _non_negative_int(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+    del instance
+    _validate.integer(attribute.name, value, minimum=0)
+
+
+def _optional_stride(instance: object, attribute: "attrs.Attribute[int | None]", value: int | None) -> None:
+    del instance
+    if value is not None:
+        _validate.integer(attribute.name, value, minimum=1)
+
+
+def _activation(value: str | Activation) -> Activation:
+    return get_activation(value)
+
+
+def _out_size(size: int, k: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - k) // stride + 1
+
+
+def _check_window(name: str, k: int, in_shape: ImageShape, padding: int) -> None:
+    _, h, w = in_shape
+    ph, pw = h + 2 * padding, w + 2 * padding
+    if k > ph or k > pw:
+        padded = f"padded input {ph}x{pw} (in_shape {in_shape}, padding {padding})" if padding else f"input {h}x{w} (in_shape {in_shape})"
+        raise ValueError(f"{name} must be at most the {padded}, got {k}")
+
+
+def _check_layer_params(params: object, where: str, cls: type) -> None:
+    if not isinstance(params, cls):
+        raise TypeError(f"{where} must be a {cls.__name__} record, got {type(params).__name__}")
+
+
+# -------------------------------------------------------- im2col / col2im ---
+
+
+def _pad(img: FloatArray, padding: int) -> FloatArray:
+    """`(..., H, W)` -> `(..., H + 2p, W + 2p)` with zeros around (the input itself if p = 0)."""
+    if padding == 0:
+        return img
+    h, w = img.shape[-2:]
+    out = np.zeros(img.shape[:-2] + (h + 2 * padding, w + 2 * padding))
+    out[..., padding : padding + h, padding : padding + w] = img
+    return out
+
+
+def _windows(img: FloatArray, k: int, stride: int) -> FloatArray:
+    """A read-only view `(..., H', W', k, k)` of the k x k windows of `(..., H, W)` at the stride."""
+    view: FloatArray = sliding_window_view(img, (k, k), axis=(-2, -1))
+    return view[..., ::stride, ::stride, :, :]
+
+
+def _col2im(d: FloatArray, shape: tuple[int, int], k: int, stride: int) -> FloatArray:
+    """Sum window gradients back onto the image: the adjoint of ``_windows``.
+
+    Args:
+        d: `(..., k, k, n, C, H', W')`: the gradient of every window entry.
+        shape: ``(H, W)`` of the (padded) image.
+
+    Returns:
+        `(..., n, C, H, W)`.  Loops over the k*k kernel offsets only.
+    """
+    ho, wo = d.shape[-2:]
+    out = np.zeros(d.shape[:-6] + d.shape[-4:-2] + shape)
+    for i in range(k):
+        for j in range(k):
+            out[..., i : i + stride * ho : stride, j : j + stride * wo : stride] += d[..., i, j, :, :, :, :]
+    return out
+
+
+# --------------------------------------------------------------- Conv2D ---
+
+
+@attrs.frozen
+class Conv2DLayer:
+    """2-D convolution ``a = f(conv(x, w) + b)`` over images flattened as ``(C, H, W)``.
+
+    Attributes:
+        in_shape: ``(C, H, W)`` of the input images.
+        out_channels: number of filters O.
+        kernel_size: k of the square k x k kernels.
+        stride: step between windows, >= 1.
+        padding: zeros added on each side, >= 0.
+        activation: an activation name or record (default identity).
+
+    ``out_shape`` is ``(O, H', W')`` with ``H' = (H + 2 padding - k) // stride + 1``.
+
+    Raises:
+        TypeError, ValueError: naming the argument, e.g. ``stride`` < 1 or a
+            ``kernel_size`` larger than the padded input.
+    """
+
+    in_shape: ImageShape = attrs.field(converter=_image_shape)
+    out_channels: int = attrs.field(validator=_positive_int)
+    kernel_size: int = attrs.field(validator=_positive_int)
+    stride: int = attrs.field(default=1, kw_only=True, validator=_positive_int)
+    padding: int = attrs.field(default=0, kw_only=True, validator=_non_negative_int)
+    activation: Activation = attrs.field(factory=Identity, kw_only=True, converter=_activation)
+
+    def __attrs_post_init__(self) -> None:
+        _check_window("kernel_size", self.kernel_size, self.in_shape, self.padding)
+
+    @property
+    def out_shape(self) -> ImageShape:
+        _, h, w = self.in_shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (self.out_channels, _out_size(h, k, s, p), _out_size(w, k, s, p))
+
+    @property
+    def in_features(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out_features(self) -> int:
+        return math.prod(self.out_shape)
+
+    def init(self, rng: np.random.Generator, scheme: str) -> Conv2D:
+        """Kernels from the scheme with fan_in = C*k*k and fan_out = O*k*k; zero biases."""
+        c, k, o = self.in_shape[0], self.kernel_size, self.out_channels
+        shape = (o, c, k, k)
+        fan_in, fan_out = c * k * k, o * k * k
+        if scheme == "normal":
+            w = rng.standard_normal(shape)
+        elif scheme == "uniform":
+            w = rng.uniform(0.0, 1.0, shape)
+        elif scheme == "xavier":
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            w = rng.uniform(-limit, limit, shape)
+        elif scheme == "he":
+            w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        else:
+            _validate.choice("init", scheme, INITIALIZERS)
+            raise AssertionError("unreachable")
+        return trusted(Conv2D, w=w, b=np.zeros(o))
+
+    def im2col(self, x: FloatArray) -> FloatArray:
+        """The im2col matrix of ``x``: `(..., C*k*k + 1, n*H'*W')`, last row ones.
+
+        Row ``(c, i, j)`` and column ``(sample, y, x)`` hold
+        ``xpad[sample, c, stride*y + i, stride*x + j]``; ``x`` is `(..., n, C*H*W)`.
+        """
+        c, h, w = self.in_shape
+        k = self.kernel_size
+        _, ho, wo = self.out_shape
+        lead, n = x.shape[:-2], x.shape[-2]
+        rows = c * k * k
+        img = _pad(x.reshape(lead + (n, c, h, w)), self.padding)
+        win = _windows(img, k, self.stride)  # lead + (n, C, H', W', k, k)
+        m = len(lead)
+        cols = np.empty(lead + (rows + 1, n, ho, wo))
+        cols[..., rows, :, :, :] = 1.0
+        target = np.reshape(cols[..., :rows, :, :, :], lead + (c, k, k, n, ho, wo), copy=False)
+        target[...] = win.transpose(*range(m), m + 1, m + 4, m + 5, m, m + 2, m + 3)
+        return np.reshape(cols, lead + (rows + 1, n * ho * wo), copy=False)
+
+    def forward(self, params: Conv2D, x: FloatArray) -> tuple[FloatArray, Cache]:
+        """``(a, (cols, z, a))`` for ``x`` `(..., n, C*H*W)`; a and z are `(..., n, O*H'*W')`."""
+        cols = self.im2col(x)
+        w, b = params.w, params.b
+        o = self.out_channels
+        wb = np.concatenate([w.reshape(w.shape[:-3] + (-1,)), b[..., None]], axis=-1)  # (..., O, C*k*k + 1)
+        zt = np.matmul(wb, cols)  # (..., O, n*H'*W')
+        n = x.shape[-2]
+        lead = zt.shape[:-2]
+        # (O, n, P) -> (n, O, P): one copy in blocks of P = H'*W' contiguous values
+        z = np.ascontiguousarray(np.swapaxes(zt.reshape(lead + (o, n, -1)), -3, -2)).reshape(lead + (n, -1))
+        a = self.activation.value(z)
+        return a, (cols, z, a)
+
+    def backward(
+        self, params: Conv2D, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+    ) -> tuple[Conv2D, FloatArray | None]:
+        """``(grads, dL/dx)`` from ``dz`` `(..., n, O*H'*W')`; dL/dx is `(..., n, C*H*W)`."""
+        cols = cache[0]
+        w = params.w
+        o = self.out_channels
+        lead, n = dz.shape[:-2], dz.shape[-2]
+        dzt = np.ascontiguousarray(np.swapaxes(dz.reshape(lead + (n, o, -1)), -3, -2)).reshape(lead + (o, -1))
+        g = np.matmul(dzt, np.swapaxes(cols, -1, -2))  # (..., O, C*k*k + 1)
+        rows = g.shape[-1] - 1
+        gw = np.ascontiguousarray(g[..., :rows]).reshape(g.shape[:-2] + w.shape[-4:])
+        gb = np.ascontiguousarray(g[..., rows])
+        grads = trusted(Conv2D, w=gw, b=gb)
+        if not input_grad:
+            return grads, None
+        c, h, wd = self.in_shape
+        k, p = self.kernel_size, self.padding
+        _, ho, wo = self.out_shape
+        dcols = np.matmul(np.swapaxes(w.reshape(w.shape[:-3] + (rows,)), -1, -2), dzt)  # (..., C*k*k, n*P)
+        lead = dcols.shape[:-2]
+        m = len(lead)
+        d = dcols.reshape(lead + (c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
+        dpad = _col2im(d, (h + 2 * p, wd + 2 * p), k, self.stride)  # (..., n, C, H + 2p, W + 2p)
+        dx = dpad[..., p : p + h, p : p + wd].reshape(lead + (n, c * h * wd))
+        return grads, dx
+
+    def check_params(self, params: object, where: str) -> None:
+        _check_layer_params(params, where, Conv2D)
+        assert isinstance(params, Conv2D)
+        k = self.kernel_size
+        expected = (self.out_channels, self.in_shape[0], k, k)
+        if params.w.shape[-4:] != expected:
+            raise ValueError(f"{where}.w must have shape (..., {', '.join(map(str, expected))}), got shape {params.w.shape}")
+
+    def model_shape(self, params: Conv2D) -> tuple[int, ...]:
+        return tuple(params.w.shape[:-4])
+
+
+# --------------------------------------------------------------- pooling ---
+
+
+@attrs.frozen
+class _Pool2DLayer:
+    """Shared shape logic of the pooling layers (no params; identity activation)."""
+
+    in_shape: ImageShape = attrs.field(converter=_image_shape)
+    pool_size: int = attrs.field(validator=_positive_int)
+    stride: int | None = attrs.field(default=None, kw_only=True, validator=_optional_stride)
+    activation: Activation = attrs.field(factory=Identity, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        _check_window("pool_size", self.pool_size, self.in_shape, 0)
+
+    @property
+    def step(self) -> int:
+        """The stride in use (``pool_size`` when ``stride`` is None)."""
+        return self.pool_size if self.stride is None else self.stride
+
+    @property
+    def out_shape(self) -> ImageShape:
+        c, h, w = self.in_shape
+        k, s = self.pool_size, self.step
+        return (c, _out_size(h, k, s, 0), _out_size(w, k, s, 0))
+
+    @property
+    def in_features(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out_features(self) -> int:
+        return math.prod(self.out_shape)
+
+    def init(self, rng: np.random.Generator, scheme: str) -> NoParams:
+        del rng
+        _validate.choice("init", scheme, INITIALIZERS)
+        return _no_params()
+
+    def check_params(self, params: object, where: str) -> None:
+        _check_layer_params(params, where, NoParams)
+
+    def model_shape(self, params: NoParams) -> tuple[int, ...]:
+        return tuple(params.empty.shape[:-1])
+
+    def _images(self, x: FloatArray) -> FloatArray:
+        return x.reshape(x.shape[:-1] + self.in_shape)
+
+    def _scatter(self, d: FloatArray) -> FloatArray:
+        """`(..., n, C, H', W', k, k)` window gradients -> `(..., n, C*H*W)`."""
+        lead_n = d.shape[:-5]
+        m = len(lead_n) - 1
+        moved = d.transpose(*range(m), m + 4, m + 5, m, m + 1, m + 2, m + 3)  # (..., k, k, n, C, H', W')
+        _, h, w = self.in_shape
+        dx = _col2im(moved, (h, w), self.pool_size, self.step)
+        return dx.reshape(lead_n + (self.in_features,))
+
+
+@attrs.frozen
+class MaxPool2DLayer(_Pool2DLayer):
+    """Max pooling over k x k windows at the stride, per channel.
+
+    Attributes:
+        in_shape: ``(C, H, W)`` of the input images.
+        pool_size: k, the window side.
+        stride: step between windows (default ``pool_size``: disjoint windows).
+
+    The gradient of a window goes to its first maximum (row-major order).
+    """
+
+    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
+        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
+        del params
+        win = _windows(self._images(x), self.pool_size, self.step)
+        z = win.max(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,))
+        return z, (x, z, z)
+
+    def backward(
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+    ) -> tuple[NoParams, FloatArray | None]:
+        if not input_grad:
+            return params, None
+        x = cache[0]
+        k = self.pool_size
+        win = _windows(self._images(x), k, self.step)
+        flat = win.reshape(win.shape[:-2] + (k * k,))  # a copy: (..., n, C, H', W', k*k)
+        first = flat.argmax(axis=-1)
+        d = np.zeros(flat.shape)
+        dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
+        np.put_along_axis(d, first[..., None], dz5[..., None], axis=-1)
+        return params, self._scatter(d.reshape(d.shape[:-1] + (k, k)))
+
+
+@attrs.frozen
+class AvgPool2DLayer(_Pool2DLayer):
+    """Average pooling over k x k windows at the stride, per channel.
+
+    Attributes:
+        in_shape: ``(C, H, W)`` of the input images.
+        pool_size: k, the window side.
+        stride: step between windows (default ``pool_size``: disjoint windows).
+    """
+
+    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
+        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
+        del params
+        win = _windows(self._images(x), self.pool_size, self.step)
+        z = win.mean(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,))
+        return z, (x, z, z)
+
+    def backward(
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+    ) -> tuple[NoParams, FloatArray | None]:
+        if not input_grad:
+            return params, None
+        k = self.pool_size
+        share = dz.reshape(dz.shape[:-1] + self.out_shape) * (1.0 / (k * k))
+        d = np.broadcast_to(share[..., None, None], share.shape + (k, k))
+        return params, self._scatter(d)
+
+
+# --------------------------------------------------------------- Flatten ---
+
+
+@attrs.frozen
+class FlattenLayer:
+    """The identity on `(..., n, C*H*W)`: marks where images become plain features.
+
+    Attributes:
+        in_shape: ``(C, H, W)``; ``out_features`` is ``C*H*W``.
+    """
+
+    in_shape: ImageShape = attrs.field(converter=_image_shape)
+    activation: Activation = attrs.field(factory=Identity, init=False)
+
+    @property
+    def out_shape(self) -> ImageShape:
+        return self.in_shape
+
+    @property
+    def in_features(self) -> int:
+        return math.prod(self.in_shape)
+
+    @property
+    def out_features(self) -> int:
+        return self.in_features
+
+    def init(self, rng: np.random.Generator, scheme: str) -> NoParams:
+        del rng
+        _validate.choice("init", scheme, INITIALIZERS)
+        return _no_params()
+
+    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
+        del params
+        return x, (x, x, x)
+
+    def backward(
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+    ) -> tuple[NoParams, FloatArray | None]:
+        del cache
+        return params, (dz if input_grad else None)
+
+    def check_params(self, params: object, where: str) -> None:
+        _check_layer_params(params, where, NoParams)
+
+    def model_shape(self, params: NoParams) -> tuple[int, ...]:
+        return tuple(params.empty.shape[:-1])
+
+
+ImageLayer: TypeAlias = Conv2DLayer | MaxPool2DLayer | AvgPool2DLayer | FlattenLayer
+"""Any layer of this module."""
+
+_IMAGE_LAYERS = (Conv2DLayer, MaxPool2DLayer, AvgPool2DLayer, FlattenLayer)
+
+
+# --------------------------------------------------------------- builders ---
+
+
+def cnn(*layers: ImageLayer | Layer) -> Network:
+    """A network of image layers and Dense layers, in order.
+
+    ``network.sequential`` checks that feature counts chain; this also checks
+    that each image layer's ``in_shape`` is the ``out_shape`` of the image layer
+    before it (so a channel mix-up with the same feature count is caught).
+
+    Raises:
+        ValueError: naming the layer whose shape does not fit.
+
+    Example:
+        >>> net = cnn(Conv2DLayer((1, 6, 6), 2, 3), FlattenLayer((2, 4, 4)), DenseLayer(32, 1))
+        >>> net.in_features, net.out_features
+        (36, 1)
+    """
+    for i in range(1, len(layers)):
+        prev, layer = layers[i - 1], layers[i]
+        if isinstance(layer, _IMAGE_LAYERS) and isinstance(prev, _IMAGE_LAYERS) and layer.in_shape != prev.out_shape:
+            raise ValueError(f"layers[{i}].in_shape must equal layers[{i - 1}].out_shape {prev.out_shape}, got {layer.in_shape}")
+    # the image layers satisfy the Layer protocol at run time; statically its
+    # methods are typed for Dense params (layers.LayerParams), hence the cast
+    return sequential(*cast(tuple[Layer, ...], layers))
+
+
+def flatten_images(images: npt.ArrayLike, shape: Sequence[int], *, name: str = "images") -> FloatArray:
+    """Images `(n, C, H, W)` (or `(n, H, W)` when C = 1) as the rows `(n, C*H*W)` the layers take.
+
+    Args:
+        images: real, finite.
+        shape: the expected ``(C, H, W)``, e.g. the first layer's ``in_shape``.
+        name: the argument's name in error messages.
+
+    Returns:
+        A read-only float64 `(n, C*H*W)` array (the caller's array is unchanged).
+
+    Raises:
+        ValueError: naming ``name``, the expected and the given shapes
+            (a wrong channel count is spelled out).
+
+    Example:
+        >>> import numpy as np
+        >>> flatten_images(np.zeros((4, 1, 8, 8)), (1, 8, 8)).shape
+        (4, 64)
+    """
+    c, h, w = _image_shape(shape)
+    arr = _validate.finite_array(name, images, ndim_min=3)
+    got = arr.shape[1:]
+    if arr.ndim == 3 and c == 1:
+        got = (1,) + got
+    if arr.ndim not in (3, 4) or got != (c, h, w):
+        hint = ""
+        if arr.ndim == 4 and got[1:] == (h, w) and got[0] != c:
+            hint = f" ({got[0]} channels instead of {c})"
+        raise ValueError(f"{name} must have shape (n, {c}, {h}, {w}), got shape {arr.shape}{hint}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one image, got shape {arr.shape}")
+    return arr.reshape(arr.shape[0], c * h * w)
+
+
+# ------------------------------------------------------------ io entries ---
+
+
+def _conv_to_dict(layer: Any) -> dict[str, Any]:
+    assert isinstance(layer, Conv2DLayer)
+    return {
+        "in_shape": list(layer.in_shape),
+        "out_channels": layer.out_channels,
+        "kernel_size": layer.kernel_size,
+        "stride": layer.stride,
+        "padding": layer.padding,
+    }
+
+
+def _conv_from_dict(d: Mapping[str, Any], act: Activation) -> Conv2DLayer:
+    return Conv2DLayer(
+        tuple(d["in_shape"]), int(d["out_channels"]), int(d["kernel_size"]), stride=int(d["stride"]), padding=int(d["padding"]), activation=act
+    )
+
+
+def _pool_to_dict(layer: Any) -> dict[str, Any]:
+    assert isinstance(layer, _Pool2DLayer)
+    return {"in_shape": list(layer.in_shape), "pool_size": layer.pool_size, "stride": layer.stride}
+
+
+def _max_from_dict(d: Mapping[str, Any], act: Activation) -> MaxPool2DLayer:
+    del act
+    return MaxPool2DLayer(tuple(d["in_shape"]), int(d["pool_size"]), stride=d["stride"])
+
+
+def _avg_from_dict(d: Mapping[str, Any], act: Activation) -> AvgPool2DLayer:
+    del act
+    return AvgPool2DLayer(tuple(d["in_shape"]), int(d["pool_size"]), stride=d["stride"])
+
+
+def _flatten_to_dict(layer: Any) -> dict[str, Any]:
+    assert isinstance(layer, FlattenLayer)
+    return {"in_shape": list(layer.in_shape)}
+
+
+def _flatten_from_dict(d: Mapping[str, Any], act: Activation) -> FlattenLayer:
+    del act
+    return FlattenLayer(tuple(d["in_shape"]))
+
+
+LAYER_IO: Mapping[str, tuple[type, Any, Any]] = {
+    "conv2d": (Conv2DLayer, _conv_to_dict, _conv_from_dict),
+    "maxpool2d": (MaxPool2DLayer, _pool_to_dict, _max_from_dict),
+    "avgpool2d": (AvgPool2DLayer, _pool_to_dict, _avg_from_dict),
+    "flatten": (FlattenLayer, _flatten_to_dict, _flatten_from_dict),
+}
+"""Entries for ``io.LAYER_KINDS`` (kind -> (class, to_dict, from_dict)), so saving covers these layers."""
+
+PARAM_RECORDS: Mapping[str, type] = {"Conv2D": Conv2D, "NoParams": NoParams}
+"""Entries for ``io.PARAM_TYPES`` (record name -> class)."""
