@@ -380,6 +380,15 @@ def _state_to_flat(layout: "_Layout", state: OptState) -> OptState:
     return _evolve(state, changes)
 
 
+_BUFFER_EPOCHS = 1 << 20
+
+
+def _grow(buf: FloatArray, capacity: int) -> FloatArray:
+    out = np.full((capacity,) + buf.shape[1:], np.nan)
+    out[: buf.shape[0]] = buf
+    return out
+
+
 def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> Iterator[Progress]:
     """Consume ``_run`` into a Trace; yields a Progress per epoch when ``on_epoch``."""
     cfg = p.config
@@ -390,10 +399,13 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
     offset = earlier.epochs_run if earlier is not None else 0
     epochs = cfg.epochs - offset  # epochs to run now
     stacked = bool(p.models)
-    shape = (epochs,) + p.models
-    loss_buf = np.full(shape, np.nan)
-    acc_buf = np.full(shape, np.nan)
-    gn_buf = np.full(shape, np.nan)
+    # The per-epoch buffers hold every epoch up to _BUFFER_EPOCHS at once (a trace of
+    # 100,000 epochs is allocated once, exactly); past that they grow by doubling, so
+    # a huge epoch budget that a stop rule cuts short does not claim its memory.
+    capacity = min(epochs, _BUFFER_EPOCHS)
+    loss_buf = np.full((capacity,) + p.models, np.nan)
+    acc_buf = np.full((capacity,) + p.models, np.nan)
+    gn_buf = np.full((capacity,) + p.models, np.nan)
     snapshots: list[tuple[int, Params]] = list(earlier.snapshots) if earlier is not None else []
     stop_loss = cfg.stop_loss if cfg.stop_loss is not None else -math.inf
     snap = cfg.snapshot_every or 0
@@ -427,6 +439,9 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
     for value, acc, gnorm, new, new_state in (() if done or epochs <= 0 else run):
         i += 1
         epoch += 1
+        if i == capacity:
+            capacity = min(2 * capacity, epochs)
+            loss_buf, acc_buf, gn_buf = (_grow(b, capacity) for b in (loss_buf, acc_buf, gn_buf))
         loss_buf[i] = value
         acc_buf[i] = acc
         gn_buf[i] = gnorm
@@ -475,7 +490,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         stop_epoch = np.minimum(stop_epoch, epoch)
 
     def joined(buf: FloatArray, name: str) -> FloatArray:
-        mine = buf[:ran].copy() if ran < epochs else buf
+        mine = buf[:ran].copy() if ran < buf.shape[0] else buf
         if earlier is None:
             return mine
         return np.concatenate([getattr(earlier, name), mine])
