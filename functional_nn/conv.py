@@ -555,7 +555,8 @@ def cnn(*layers: ImageLayer | Layer) -> Network:
         ValueError: naming the layer whose shape does not fit.
 
     Example:
-        >>> net = cnn(Conv2DLayer((1, 6, 6), 2, 3), FlattenLayer((2, 4, 4)), DenseLayer(32, 1))
+        >>> import functional_nn as fnn
+        >>> net = cnn(Conv2DLayer((1, 6, 6), 2, 3), FlattenLayer((2, 4, 4)), fnn.DenseLayer(32, 1))
         >>> net.in_features, net.out_features
         (36, 1)
     """
