@@ -35,6 +35,7 @@ from functional_nn.conv import (
     flatten_images,
 )
 from functional_nn.data import Dataset, generate_linear, generate_xor_easy
+from functional_nn.images import BAR_CLASSES, bar_images, generate_bars
 from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer, LayerParams
 from functional_nn.losses import BCE, LOSSES, MSE, Loss, bce, get_loss, mse
 from functional_nn.network import Network, Params, accuracy, forward, grad, init, mlp, model_shape, predict, sequential
@@ -133,4 +134,7 @@ __all__ = [
     "NoParams",
     "cnn",
     "flatten_images",
+    "BAR_CLASSES",
+    "bar_images",
+    "generate_bars",
 ]

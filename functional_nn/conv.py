@@ -143,6 +143,14 @@ def _no_params(models: tuple[int, ...] = ()) -> NoParams:
     return trusted(NoParams, empty=np.zeros(models + (0,)))
 
 
+def _per_model(a: FloatArray, params: NoParams) -> FloatArray:
+    """``a`` `(..., n, f)` with the params' model axes: a shared input gives one (read-only) copy per model."""
+    models = params.empty.shape[:-1]
+    if len(models) <= a.ndim - 2:
+        return a
+    return np.broadcast_to(a, models + a.shape[-2:])
+
+
 # ------------------------------------------------------------ shape checks ---
 
 
@@ -438,9 +446,8 @@ class MaxPool2DLayer(_Pool2DLayer):
 
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
-        del params
         win = _windows(self._images(x), self.pool_size, self.step)
-        z = win.max(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,))
+        z = _per_model(win.max(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,)), params)
         return z, (x, z, z)
 
     def backward(
@@ -452,9 +459,9 @@ class MaxPool2DLayer(_Pool2DLayer):
         k = self.pool_size
         win = _windows(self._images(x), k, self.step)
         flat = win.reshape(win.shape[:-2] + (k * k,))  # a copy: (..., n, C, H', W', k*k)
-        first = flat.argmax(axis=-1)
-        d = np.zeros(flat.shape)
         dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
+        first = np.broadcast_to(flat.argmax(axis=-1), dz5.shape)  # x may be shared by the models
+        d = np.zeros(dz5.shape + (k * k,))
         np.put_along_axis(d, first[..., None], dz5[..., None], axis=-1)
         return params, self._scatter(d.reshape(d.shape[:-1] + (k, k)))
 
@@ -471,9 +478,8 @@ class AvgPool2DLayer(_Pool2DLayer):
 
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
-        del params
         win = _windows(self._images(x), self.pool_size, self.step)
-        z = win.mean(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,))
+        z = _per_model(win.mean(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,)), params)
         return z, (x, z, z)
 
     def backward(
@@ -519,8 +525,8 @@ class FlattenLayer:
         return _no_params()
 
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        del params
-        return x, (x, x, x)
+        a = _per_model(x, params)
+        return a, (a, a, a)
 
     def backward(
         self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
