@@ -62,17 +62,17 @@ from functional_nn.layers import INITIALIZERS, Cache, Layer
 from functional_nn.network import Network, sequential
 
 __all__ = [
-    "Conv2D",
-    "NoParams",
-    "Conv2DLayer",
-    "MaxPool2DLayer",
-    "AvgPool2DLayer",
-    "FlattenLayer",
-    "ImageLayer",
-    "cnn",
-    "flatten_images",
     "LAYER_IO",
     "PARAM_RECORDS",
+    "AvgPool2DLayer",
+    "Conv2D",
+    "Conv2DLayer",
+    "FlattenLayer",
+    "ImageLayer",
+    "MaxPool2DLayer",
+    "NoParams",
+    "cnn",
+    "flatten_images",
 ]
 
 ImageShape: TypeAlias = tuple[int, int, int]
@@ -82,16 +82,20 @@ ImageShape: TypeAlias = tuple[int, int, int]
 # ------------------------------------------------------------------ records ---
 
 
-def _conv_valid(instance: "Conv2D", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+def _conv_valid(instance: Conv2D, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
     del attribute, value
     w, b = instance.w, instance.b
     if w.ndim < 4:
         raise ValueError(f"Conv2D.w must have shape (..., out_channels, in_channels, k, k), got shape {w.shape}")
     if w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"Conv2D.w must hold square kernels (..., out_channels, in_channels, k, k), got shape {w.shape}")
+        raise ValueError(
+            f"Conv2D.w must hold square kernels (..., out_channels, in_channels, k, k), got shape {w.shape}"
+        )
     expected = w.shape[:-4] + w.shape[-4:-3]
     if b.shape != expected:
-        raise ValueError(f"Conv2D.b must have shape {expected} to match Conv2D.w of shape {w.shape}, got shape {b.shape}")
+        raise ValueError(
+            f"Conv2D.b must have shape {expected} to match Conv2D.w of shape {w.shape}, got shape {b.shape}"
+        )
     for name, arr in (("w", w), ("b", b)):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"Conv2D.{name} must be finite, got NaN/inf values")
@@ -115,7 +119,7 @@ class Conv2D:
     b: FloatArray = attrs.field(converter=to_array, validator=[real_array, _conv_valid], eq=ARRAY_EQ)
 
 
-def _empty_valid(instance: "NoParams", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+def _empty_valid(instance: NoParams, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
     del instance, attribute
     if value.ndim < 1 or value.shape[-1] != 0:
         raise ValueError(f"NoParams.empty must have shape (*models, 0), got shape {value.shape}")
@@ -140,7 +144,7 @@ class NoParams:
 
 
 def _no_params(models: tuple[int, ...] = ()) -> NoParams:
-    return trusted(NoParams, empty=np.zeros(models + (0,)))
+    return trusted(NoParams, empty=np.zeros((*models, 0)))
 
 
 def _per_model(a: FloatArray, params: NoParams) -> FloatArray:
@@ -157,22 +161,24 @@ def _per_model(a: FloatArray, params: NoParams) -> FloatArray:
 def _image_shape(value: Sequence[int]) -> ImageShape:
     """Converter of ``in_shape``: a tuple of three integers >= 1."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
-        raise TypeError(f"in_shape must be a (channels, height, width) tuple of 3 integers, got {_validate.show(value)}")
+        raise TypeError(
+            f"in_shape must be a (channels, height, width) tuple of 3 integers, got {_validate.show(value)}"
+        )
     c, h, w = (_validate.integer(f"in_shape[{i}]", v, minimum=1) for i, v in enumerate(value))
     return (c, h, w)
 
 
-def _positive_int(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     del instance
     _validate.integer(attribute.name, value, minimum=1)
 
 
-def _non_negative_int(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     del instance
     _validate.integer(attribute.name, value, minimum=0)
 
 
-def _optional_stride(instance: object, attribute: "attrs.Attribute[int | None]", value: int | None) -> None:
+def _optional_stride(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
     del instance
     if value is not None:
         _validate.integer(attribute.name, value, minimum=1)
@@ -190,7 +196,11 @@ def _check_window(name: str, k: int, in_shape: ImageShape, padding: int) -> None
     _, h, w = in_shape
     ph, pw = h + 2 * padding, w + 2 * padding
     if k > ph or k > pw:
-        padded = f"padded input {ph}x{pw} (in_shape {in_shape}, padding {padding})" if padding else f"input {h}x{w} (in_shape {in_shape})"
+        padded = (
+            f"padded input {ph}x{pw} (in_shape {in_shape}, padding {padding})"
+            if padding
+            else f"input {h}x{w} (in_shape {in_shape})"
+        )
         raise ValueError(f"{name} must be at most the {padded}, got {k}")
 
 
@@ -207,7 +217,7 @@ def _pad(img: FloatArray, padding: int) -> FloatArray:
     if padding == 0:
         return img
     h, w = img.shape[-2:]
-    out = np.zeros(img.shape[:-2] + (h + 2 * padding, w + 2 * padding))
+    out = np.zeros((*img.shape[:-2], h + 2 * padding, w + 2 * padding))
     out[..., padding : padding + h, padding : padding + w] = img
     return out
 
@@ -312,26 +322,26 @@ class Conv2DLayer:
         _, ho, wo = self.out_shape
         lead, n = x.shape[:-2], x.shape[-2]
         rows = c * k * k
-        img = _pad(x.reshape(lead + (n, c, h, w)), self.padding)
+        img = _pad(x.reshape((*lead, n, c, h, w)), self.padding)
         win = _windows(img, k, self.stride)  # lead + (n, C, H', W', k, k)
         m = len(lead)
-        cols = np.empty(lead + (rows + 1, n, ho, wo))
+        cols = np.empty((*lead, rows + 1, n, ho, wo))
         cols[..., rows, :, :, :] = 1.0
-        target = np.reshape(cols[..., :rows, :, :, :], lead + (c, k, k, n, ho, wo), copy=False)
+        target = np.reshape(cols[..., :rows, :, :, :], (*lead, c, k, k, n, ho, wo), copy=False)
         target[...] = win.transpose(*range(m), m + 1, m + 4, m + 5, m, m + 2, m + 3)
-        return np.reshape(cols, lead + (rows + 1, n * ho * wo), copy=False)
+        return np.reshape(cols, (*lead, rows + 1, n * ho * wo), copy=False)
 
     def forward(self, params: Conv2D, x: FloatArray) -> tuple[FloatArray, Cache]:
         """``(a, (cols, z, a))`` for ``x`` `(..., n, C*H*W)`; a and z are `(..., n, O*H'*W')`."""
         cols = self.im2col(x)
         w, b = params.w, params.b
         o = self.out_channels
-        wb = np.concatenate([w.reshape(w.shape[:-3] + (-1,)), b[..., None]], axis=-1)  # (..., O, C*k*k + 1)
+        wb = np.concatenate([w.reshape((*w.shape[:-3], -1)), b[..., None]], axis=-1)  # (..., O, C*k*k + 1)
         zt = np.matmul(wb, cols)  # (..., O, n*H'*W')
         n = x.shape[-2]
         lead = zt.shape[:-2]
         # (O, n, P) -> (n, O, P): one copy in blocks of P = H'*W' contiguous values
-        z = np.ascontiguousarray(np.swapaxes(zt.reshape(lead + (o, n, -1)), -3, -2)).reshape(lead + (n, -1))
+        z = np.ascontiguousarray(np.swapaxes(zt.reshape((*lead, o, n, -1)), -3, -2)).reshape((*lead, n, -1))
         a = self.activation.value(z)
         return a, (cols, z, a)
 
@@ -343,7 +353,7 @@ class Conv2DLayer:
         w = params.w
         o = self.out_channels
         lead, n = dz.shape[:-2], dz.shape[-2]
-        dzt = np.ascontiguousarray(np.swapaxes(dz.reshape(lead + (n, o, -1)), -3, -2)).reshape(lead + (o, -1))
+        dzt = np.ascontiguousarray(np.swapaxes(dz.reshape((*lead, n, o, -1)), -3, -2)).reshape((*lead, o, -1))
         g = np.matmul(dzt, np.swapaxes(cols, -1, -2))  # (..., O, C*k*k + 1)
         rows = g.shape[-1] - 1
         gw = np.ascontiguousarray(g[..., :rows]).reshape(g.shape[:-2] + w.shape[-4:])
@@ -354,12 +364,12 @@ class Conv2DLayer:
         c, h, wd = self.in_shape
         k, p = self.kernel_size, self.padding
         _, ho, wo = self.out_shape
-        dcols = np.matmul(np.swapaxes(w.reshape(w.shape[:-3] + (rows,)), -1, -2), dzt)  # (..., C*k*k, n*P)
+        dcols = np.matmul(np.swapaxes(w.reshape((*w.shape[:-3], rows)), -1, -2), dzt)  # (..., C*k*k, n*P)
         lead = dcols.shape[:-2]
         m = len(lead)
-        d = dcols.reshape(lead + (c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
+        d = dcols.reshape((*lead, c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
         dpad = _col2im(d, (h + 2 * p, wd + 2 * p), k, self.stride)  # (..., n, C, H + 2p, W + 2p)
-        dx = dpad[..., p : p + h, p : p + wd].reshape(lead + (n, c * h * wd))
+        dx = dpad[..., p : p + h, p : p + wd].reshape((*lead, n, c * h * wd))
         return grads, dx
 
     def check_params(self, params: object, where: str) -> None:
@@ -368,7 +378,9 @@ class Conv2DLayer:
         k = self.kernel_size
         expected = (self.out_channels, self.in_shape[0], k, k)
         if params.w.shape[-4:] != expected:
-            raise ValueError(f"{where}.w must have shape (..., {', '.join(map(str, expected))}), got shape {params.w.shape}")
+            raise ValueError(
+                f"{where}.w must have shape (..., {', '.join(map(str, expected))}), got shape {params.w.shape}"
+            )
 
     def model_shape(self, params: Conv2D) -> tuple[int, ...]:
         return tuple(params.w.shape[:-4])
@@ -429,7 +441,7 @@ class _Pool2DLayer:
         moved = d.transpose(*range(m), m + 4, m + 5, m, m + 1, m + 2, m + 3)  # (..., k, k, n, C, H', W')
         _, h, w = self.in_shape
         dx = _col2im(moved, (h, w), self.pool_size, self.step)
-        return dx.reshape(lead_n + (self.in_features,))
+        return dx.reshape((*lead_n, self.in_features))
 
 
 @attrs.frozen
@@ -447,7 +459,7 @@ class MaxPool2DLayer(_Pool2DLayer):
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
         win = _windows(self._images(x), self.pool_size, self.step)
-        z = _per_model(win.max(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,)), params)
+        z = _per_model(win.max(axis=(-2, -1)).reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
     def backward(
@@ -458,12 +470,12 @@ class MaxPool2DLayer(_Pool2DLayer):
         x = cache[0]
         k = self.pool_size
         win = _windows(self._images(x), k, self.step)
-        flat = win.reshape(win.shape[:-2] + (k * k,))  # a copy: (..., n, C, H', W', k*k)
+        flat = win.reshape((*win.shape[:-2], k * k))  # a copy: (..., n, C, H', W', k*k)
         dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
         first = np.broadcast_to(flat.argmax(axis=-1), dz5.shape)  # x may be shared by the models
-        d = np.zeros(dz5.shape + (k * k,))
+        d = np.zeros((*dz5.shape, k * k))
         np.put_along_axis(d, first[..., None], dz5[..., None], axis=-1)
-        return params, self._scatter(d.reshape(d.shape[:-1] + (k, k)))
+        return params, self._scatter(d.reshape((*d.shape[:-1], k, k)))
 
 
 @attrs.frozen
@@ -479,7 +491,7 @@ class AvgPool2DLayer(_Pool2DLayer):
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
         win = _windows(self._images(x), self.pool_size, self.step)
-        z = _per_model(win.mean(axis=(-2, -1)).reshape(x.shape[:-1] + (self.out_features,)), params)
+        z = _per_model(win.mean(axis=(-2, -1)).reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
     def backward(
@@ -489,7 +501,7 @@ class AvgPool2DLayer(_Pool2DLayer):
             return params, None
         k = self.pool_size
         share = dz.reshape(dz.shape[:-1] + self.out_shape) * (1.0 / (k * k))
-        d = np.broadcast_to(share[..., None, None], share.shape + (k, k))
+        d = np.broadcast_to(share[..., None, None], (*share.shape, k, k))
         return params, self._scatter(d)
 
 
@@ -569,7 +581,9 @@ def cnn(*layers: ImageLayer | Layer) -> Network:
     for i in range(1, len(layers)):
         prev, layer = layers[i - 1], layers[i]
         if isinstance(layer, _IMAGE_LAYERS) and isinstance(prev, _IMAGE_LAYERS) and layer.in_shape != prev.out_shape:
-            raise ValueError(f"layers[{i}].in_shape must equal layers[{i - 1}].out_shape {prev.out_shape}, got {layer.in_shape}")
+            raise ValueError(
+                f"layers[{i}].in_shape must equal layers[{i - 1}].out_shape {prev.out_shape}, got {layer.in_shape}"
+            )
     # the image layers satisfy the Layer protocol at run time; statically its
     # methods are typed for Dense params (layers.LayerParams), hence the cast
     return sequential(*cast(tuple[Layer, ...], layers))
@@ -599,7 +613,7 @@ def flatten_images(images: npt.ArrayLike, shape: Sequence[int], *, name: str = "
     arr = _validate.finite_array(name, images, ndim_min=3)
     got = arr.shape[1:]
     if arr.ndim == 3 and c == 1:
-        got = (1,) + got
+        got = (1, *got)
     if arr.ndim not in (3, 4) or got != (c, h, w):
         hint = ""
         if arr.ndim == 4 and got[1:] == (h, w) and got[0] != c:
@@ -626,7 +640,12 @@ def _conv_to_dict(layer: Any) -> dict[str, Any]:
 
 def _conv_from_dict(d: Mapping[str, Any], act: Activation) -> Conv2DLayer:
     return Conv2DLayer(
-        tuple(d["in_shape"]), int(d["out_channels"]), int(d["kernel_size"]), stride=int(d["stride"]), padding=int(d["padding"]), activation=act
+        tuple(d["in_shape"]),
+        int(d["out_channels"]),
+        int(d["kernel_size"]),
+        stride=int(d["stride"]),
+        padding=int(d["padding"]),
+        activation=act,
     )
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from functional_nn import _validate
 from functional_nn.data import Dataset
 
-__all__ = ["BAR_CLASSES", "generate_bars", "bar_images"]
+__all__ = ["BAR_CLASSES", "bar_images", "generate_bars"]
 
 BAR_CLASSES = ("horizontal", "vertical")
 """Class names by label."""

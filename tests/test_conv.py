@@ -6,6 +6,8 @@ the stacking checks and the purity checks are parametrized over it.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -55,6 +57,7 @@ class AnyImageLayer(Protocol):
 
     def model_shape(self, params: Any) -> tuple[int, ...]: ...
 
+
 # Every image layer kind and option: name -> factory(activation) -> layer.  Add new ones here.
 IMAGE_LAYERS: dict[str, Callable[[fnn.Activation], fnn.ImageLayer]] = {
     "conv_k3_s1_p0": lambda act: fnn.Conv2DLayer(IN_SHAPE, 3, 3, activation=act),
@@ -84,9 +87,9 @@ def make(kind: str, act: str = "identity") -> AnyImageLayer:
 def layer_input(n: int, seed: int, features: int = int(np.prod(IN_SHAPE)), lead: tuple[int, ...] = ()) -> FloatArray:
     """Inputs whose values are distinct by at least 0.05 within a sample: no ties in max pooling."""
     rng = np.random.default_rng(seed)
-    steps = np.stack([rng.permutation(features) for _ in range(int(np.prod(lead + (n,))))])
+    steps = np.stack([rng.permutation(features) for _ in range(int(np.prod((*lead, n))))])
     x = (steps - features / 2) * 0.05 + rng.uniform(-0.01, 0.01, steps.shape)
-    return x.reshape(lead + (n, features))
+    return x.reshape((*lead, n, features))
 
 
 def random_params(layer: AnyImageLayer, seed: int) -> Any:
@@ -97,7 +100,9 @@ def random_params(layer: AnyImageLayer, seed: int) -> Any:
     return p
 
 
-def naive_conv(x: FloatArray, w: FloatArray, b: FloatArray, in_shape: tuple[int, int, int], stride: int, padding: int) -> FloatArray:
+def naive_conv(
+    x: FloatArray, w: FloatArray, b: FloatArray, in_shape: tuple[int, int, int], stride: int, padding: int
+) -> FloatArray:
     """Reference: the definition of cross-correlation, with Python loops (tests only)."""
     n = x.shape[0]
     c, h, wd = in_shape
@@ -115,7 +120,9 @@ def naive_conv(x: FloatArray, w: FloatArray, b: FloatArray, in_shape: tuple[int,
     return out.reshape(n, -1)
 
 
-def naive_pool(x: FloatArray, in_shape: tuple[int, int, int], k: int, stride: int, reduce: Callable[[FloatArray], float]) -> FloatArray:
+def naive_pool(
+    x: FloatArray, in_shape: tuple[int, int, int], k: int, stride: int, reduce: Callable[[FloatArray], float]
+) -> FloatArray:
     n = x.shape[0]
     c, h, wd = in_shape
     ho, wo = (h - k) // stride + 1, (wd - k) // stride + 1
@@ -160,7 +167,9 @@ def test_pool_forward_equals_the_definition(kind: str) -> None:
     assert isinstance(layer, (fnn.MaxPool2DLayer, fnn.AvgPool2DLayer))
     x = layer_input(3, seed=2)
     a, _ = layer.forward(layer.init(np.random.default_rng(0), "normal"), x)
-    reduce: Callable[[FloatArray], float] = (lambda v: float(v.max())) if isinstance(layer, fnn.MaxPool2DLayer) else (lambda v: float(v.mean()))
+    reduce: Callable[[FloatArray], float] = (
+        (lambda v: float(v.max())) if isinstance(layer, fnn.MaxPool2DLayer) else (lambda v: float(v.mean()))
+    )
     expected = naive_pool(x, layer.in_shape, layer.pool_size, layer.step, reduce)
     assert layer.out_features == expected.shape[1]
     np.testing.assert_allclose(a, expected, rtol=1e-14)
@@ -220,7 +229,7 @@ def _layer_grad_check(layer: AnyImageLayer, params: Any, x: FloatArray, seed: in
     act = layer.activation
     a, cache = layer.forward(params, x)
     _, z, a_cached = cache
-    assert a.shape == x.shape[:-1] + (layer.out_features,)
+    assert a.shape == (*x.shape[:-1], layer.out_features)
     assert np.array_equal(a, a_cached)
     # stay away from the ReLU kink: no pre-activation within 1e-4 of 0
     assert np.min(np.abs(z)) > 1e-4
@@ -242,7 +251,9 @@ def _layer_grad_check(layer: AnyImageLayer, params: Any, x: FloatArray, seed: in
 
 
 # conv layers with every activation; pooling and flatten have none
-GRAD_CASES = [(k, a) for k in CONV_KINDS for a in ACT_NAMES] + [(k, "identity") for k in IMAGE_LAYERS if k not in CONV_KINDS]
+GRAD_CASES = [(k, a) for k in CONV_KINDS for a in ACT_NAMES] + [
+    (k, "identity") for k in IMAGE_LAYERS if k not in CONV_KINDS
+]
 
 
 @pytest.mark.parametrize(("kind", "act_name"), GRAD_CASES)
@@ -303,7 +314,15 @@ def small_cnn(*, out: str = "sigmoid") -> fnn.Network:
     p1 = fnn.MaxPool2DLayer(c1.out_shape, 2)
     c2 = fnn.Conv2DLayer(p1.out_shape, 2, 2, stride=1, activation="relu")
     p2 = fnn.AvgPool2DLayer(c2.out_shape, 2)
-    return fnn.cnn(c1, p1, c2, p2, fnn.FlattenLayer(p2.out_shape), fnn.DenseLayer(p2.out_features, 3, fnn.Tanh()), fnn.DenseLayer(3, 1, fnn.get_activation(out)))
+    return fnn.cnn(
+        c1,
+        p1,
+        c2,
+        p2,
+        fnn.FlattenLayer(p2.out_shape),
+        fnn.DenseLayer(p2.out_features, 3, fnn.Tanh()),
+        fnn.DenseLayer(3, 1, fnn.get_activation(out)),
+    )
 
 
 def with_random_biases(params: fnn.Params, seed: int) -> fnn.Params:
@@ -332,7 +351,7 @@ def test_network_grad_through_conv_and_pooling_matches_central_differences(loss_
     for i in full:
 
         def loss_of_layer(p: Any, i: int = i) -> float:
-            return loss_of(params[:i] + (p,) + params[i + 1 :])
+            return loss_of((*params[:i], p, *params[i + 1 :]))
 
         check_tree_grad(loss_of_layer, params[i], grads[i], seed=4 + i)
 
@@ -359,7 +378,9 @@ def test_training_a_stacked_cnn_equals_each_model_trained_alone(batch_size: int 
     net = small_cnn()
     train, _ = fnn.generate_bars(12, 1, size=6, seed=0)
     seeds = [0, 1]
-    config = fnn.TrainConfig(epochs=4, optimizer=fnn.adam(lr=0.01), loss="bce", batch_size=batch_size, seed=seeds, snapshot_every=2)
+    config = fnn.TrainConfig(
+        epochs=4, optimizer=fnn.adam(lr=0.01), loss="bce", batch_size=batch_size, seed=seeds, snapshot_every=2
+    )
     trace = fnn.train(net, fnn.init(net, seed=seeds, scheme="he"), train, config, workers=1)
     assert trace.loss.shape == (4, 2) and np.all(np.isfinite(trace.loss))
     assert structure(trace.params) == structure(fnn.init(net, seed=seeds))
@@ -422,13 +443,23 @@ def test_conv2d_record_read_only_views_and_equality() -> None:
 @pytest.mark.parametrize(
     ("w_shape", "b_shape", "match"),
     [
-        ((2, 3, 3), (2,), r"Conv2D\.w must have shape \(\.\.\., out_channels, in_channels, k, k\), got shape \(2, 3, 3\)"),
+        (
+            (2, 3, 3),
+            (2,),
+            r"Conv2D\.w must have shape \(\.\.\., out_channels, in_channels, k, k\), got shape \(2, 3, 3\)",
+        ),
         ((2, 1, 3, 2), (2,), r"Conv2D\.w must hold square kernels .*got shape \(2, 1, 3, 2\)"),
-        ((2, 1, 3, 3), (3,), r"Conv2D\.b must have shape \(2,\) to match Conv2D\.w of shape \(2, 1, 3, 3\), got shape \(3,\)"),
+        (
+            (2, 1, 3, 3),
+            (3,),
+            r"Conv2D\.b must have shape \(2,\) to match Conv2D\.w of shape \(2, 1, 3, 3\), got shape \(3,\)",
+        ),
         ((4, 2, 1, 3, 3), (2,), r"Conv2D\.b must have shape \(4, 2\)"),
     ],
 )
-def test_conv2d_record_rejects_mismatched_shapes(w_shape: tuple[int, ...], b_shape: tuple[int, ...], match: str) -> None:
+def test_conv2d_record_rejects_mismatched_shapes(
+    w_shape: tuple[int, ...], b_shape: tuple[int, ...], match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         fnn.Conv2D(w=np.zeros(w_shape), b=np.zeros(b_shape))
 
@@ -489,7 +520,11 @@ def test_network_init_is_seeded() -> None:
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
-        (lambda: fnn.Conv2DLayer((1, 8), 2, 3), TypeError, r"in_shape must be a \(channels, height, width\) tuple of 3 integers, got \(1, 8\)"),
+        (
+            lambda: fnn.Conv2DLayer((1, 8), 2, 3),
+            TypeError,
+            r"in_shape must be a \(channels, height, width\) tuple of 3 integers, got \(1, 8\)",
+        ),
         (lambda: fnn.Conv2DLayer("1x8x8", 2, 3), TypeError, r"in_shape must be a \(channels, height, width\) tuple"),  # type: ignore[arg-type]
         (lambda: fnn.Conv2DLayer((0, 8, 8), 2, 3), ValueError, r"in_shape\[0\] must be an integer >= 1, got 0"),
         (lambda: fnn.Conv2DLayer((1, 8.0, 8), 2, 3), TypeError, r"in_shape\[1\] must be an integer, got 8\.0"),  # type: ignore[arg-type]
@@ -504,12 +539,28 @@ def test_network_init_is_seeded() -> None:
             ValueError,
             r"kernel_size must be at most the padded input 4x5 \(in_shape \(1, 2, 3\), padding 1\), got 5",
         ),
-        (lambda: fnn.Conv2DLayer((1, 2, 3), 2, 3), ValueError, r"kernel_size must be at most the input 2x3 \(in_shape \(1, 2, 3\)\), got 3"),
-        (lambda: fnn.Conv2DLayer((1, 8, 8), 2, 3, activation="swish"), ValueError, r"activation must be one of .*; got 'swish'"),
-        (lambda: fnn.MaxPool2DLayer((1, 4, 4), 5), ValueError, r"pool_size must be at most the input 4x4 \(in_shape \(1, 4, 4\)\), got 5"),
+        (
+            lambda: fnn.Conv2DLayer((1, 2, 3), 2, 3),
+            ValueError,
+            r"kernel_size must be at most the input 2x3 \(in_shape \(1, 2, 3\)\), got 3",
+        ),
+        (
+            lambda: fnn.Conv2DLayer((1, 8, 8), 2, 3, activation="swish"),
+            ValueError,
+            r"activation must be one of .*; got 'swish'",
+        ),
+        (
+            lambda: fnn.MaxPool2DLayer((1, 4, 4), 5),
+            ValueError,
+            r"pool_size must be at most the input 4x4 \(in_shape \(1, 4, 4\)\), got 5",
+        ),
         (lambda: fnn.AvgPool2DLayer((1, 4, 4), 0), ValueError, r"pool_size must be an integer >= 1, got 0"),
         (lambda: fnn.MaxPool2DLayer((1, 4, 4), 2, stride=0), ValueError, r"stride must be an integer >= 1, got 0"),
-        (lambda: fnn.FlattenLayer((1, 4)), TypeError, r"in_shape must be a \(channels, height, width\) tuple of 3 integers"),
+        (
+            lambda: fnn.FlattenLayer((1, 4)),
+            TypeError,
+            r"in_shape must be a \(channels, height, width\) tuple of 3 integers",
+        ),
     ],
 )
 def test_layer_arguments_are_validated(build: Callable[[], object], error: type[Exception], match: str) -> None:
@@ -531,8 +582,10 @@ def test_check_params_names_the_record_and_shapes() -> None:
 def test_network_names_params_that_do_not_fit() -> None:
     net = small_cnn()
     params = fnn.init(net, seed=0)
-    bad = cast(fnn.Params, (fnn.Conv2D(w=np.zeros((3, 2, 3, 3)), b=np.zeros(3)),) + params[1:])
-    with pytest.raises(ValueError, match=r"params\[0\]\.w must have shape \(\.\.\., 3, 1, 3, 3\), got shape \(3, 2, 3, 3\)"):
+    bad = cast(fnn.Params, (fnn.Conv2D(w=np.zeros((3, 2, 3, 3)), b=np.zeros(3)), *params[1:]))
+    with pytest.raises(
+        ValueError, match=r"params\[0\]\.w must have shape \(\.\.\., 3, 1, 3, 3\), got shape \(3, 2, 3, 3\)"
+    ):
         fnn.forward(net, bad, np.zeros((1, 36)))
     stacked = fnn.init(net, seed=[0, 1])
     mixed = stacked[:1] + params[1:]
@@ -543,7 +596,9 @@ def test_network_names_params_that_do_not_fit() -> None:
 def test_network_rejects_images_of_the_wrong_size() -> None:
     net = small_cnn()
     params = fnn.init(net, seed=0)
-    with pytest.raises(ValueError, match=r"x must have shape \(n, 36\) to match the network's input size, got shape \(2, 49\)"):
+    with pytest.raises(
+        ValueError, match=r"x must have shape \(n, 36\) to match the network's input size, got shape \(2, 49\)"
+    ):
         fnn.forward(net, params, np.zeros((2, 49)))
     with pytest.raises(ValueError, match=r"x must have shape \(n, 36\) .*got shape \(2, 1, 6, 6\)"):
         fnn.forward(net, params, np.zeros((2, 1, 6, 6)))
@@ -551,11 +606,17 @@ def test_network_rejects_images_of_the_wrong_size() -> None:
 
 def test_cnn_checks_that_image_shapes_chain() -> None:
     c = fnn.Conv2DLayer((1, 8, 8), 4, 3, padding=1)  # out (4, 8, 8) = 256 features
-    with pytest.raises(ValueError, match=r"layers\[1\]\.in_shape must equal layers\[0\]\.out_shape \(4, 8, 8\), got \(1, 16, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"layers\[1\]\.in_shape must equal layers\[0\]\.out_shape \(4, 8, 8\), got \(1, 16, 16\)"
+    ):
         fnn.cnn(c, fnn.MaxPool2DLayer((1, 16, 16), 2))
-    with pytest.raises(ValueError, match=r"layers\[1\]\.in_shape must equal layers\[0\]\.out_shape \(4, 8, 8\), got \(1, 8, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"layers\[1\]\.in_shape must equal layers\[0\]\.out_shape \(4, 8, 8\), got \(1, 8, 8\)"
+    ):
         fnn.cnn(c, fnn.MaxPool2DLayer((1, 8, 8), 2))
-    with pytest.raises(ValueError, match=r"layers\[1\]\.in_features must equal layers\[0\]\.out_features \(256\), got 64"):
+    with pytest.raises(
+        ValueError, match=r"layers\[1\]\.in_features must equal layers\[0\]\.out_features \(256\), got 64"
+    ):
         fnn.cnn(c, fnn.DenseLayer(64, 1))
     net = fnn.cnn(c, fnn.MaxPool2DLayer(c.out_shape, 2), fnn.DenseLayer(64, 1))
     assert (net.in_features, net.out_features) == (64, 1)
@@ -568,7 +629,9 @@ def test_flatten_images() -> None:
     assert x.shape == (2, 60)
     np.testing.assert_array_equal(x[1], images[1].ravel())
     assert fnn.flatten_images(np.zeros((2, 4, 5)), (1, 4, 5)).shape == (2, 20)
-    with pytest.raises(ValueError, match=r"images must have shape \(n, 3, 4, 5\), got shape \(2, 1, 4, 5\) \(1 channels instead of 3\)"):
+    with pytest.raises(
+        ValueError, match=r"images must have shape \(n, 3, 4, 5\), got shape \(2, 1, 4, 5\) \(1 channels instead of 3\)"
+    ):
         fnn.flatten_images(np.zeros((2, 1, 4, 5)), (3, 4, 5))
     with pytest.raises(ValueError, match=r"batch must have shape \(n, 1, 4, 5\), got shape \(2, 1, 5, 4\)"):
         fnn.flatten_images(np.zeros((2, 1, 5, 4)), (1, 4, 5), name="batch")
@@ -591,7 +654,9 @@ def test_io_entries_round_trip_every_image_layer(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setitem(fio.PARAM_TYPES, name, cls)
     c = fnn.Conv2DLayer((1, 6, 6), 2, 3, stride=2, padding=1, activation="leaky_relu")
     a = fnn.AvgPool2DLayer(c.out_shape, 2, stride=1)
-    net = fnn.cnn(c, fnn.MaxPool2DLayer(c.out_shape, 2), fnn.FlattenLayer((2, 1, 1)), fnn.DenseLayer(2, 1, fnn.Sigmoid()))
+    net = fnn.cnn(
+        c, fnn.MaxPool2DLayer(c.out_shape, 2), fnn.FlattenLayer((2, 1, 1)), fnn.DenseLayer(2, 1, fnn.Sigmoid())
+    )
     for network in (net, fnn.cnn(c, a, fnn.DenseLayer(a.out_features, 1))):
         for seed in (0, [0, 1]):
             params = fnn.init(network, seed=seed)
@@ -600,3 +665,78 @@ def test_io_entries_round_trip_every_image_layer(monkeypatch: pytest.MonkeyPatch
             net2, params2 = fio.load_params(path)
             assert net2 == network
             assert_trees_equal(params2, params)
+
+
+# ------------------------------------------------------------- scripts ---
+
+
+def test_cnn_script_writes_figures_report_and_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cnn as cnn_script
+
+    out = tmp_path / "cnn"
+    argv = [
+        "--out",
+        str(out),
+        "--size",
+        "8",
+        "--n-train",
+        "40",
+        "--n-test",
+        "16",
+        "--epochs",
+        "2",
+        "--filters",
+        "3",
+        "--kernel",
+        "3",
+    ]
+    assert cnn_script.main(argv) == 0
+    for name in ("learning_curve.png", "predictions.png", "filters.png", "report.md", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    printed = capsys.readouterr().out
+    assert "CNN held-out accuracy" in printed and "epoch    2" in printed
+    report = (out / "report.md").read_text()
+    assert "| CNN | Conv2D 1->3 3x3 pad 1, relu; MaxPool 8x8; Dense 3->1, sigmoid | 34 |" in report
+    assert "| MLP | Dense 64->2, relu; Dense 2->1, sigmoid | 133 |" in report
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"CNN", "MLP"}
+    assert len(metrics["models"]["CNN"]["held_out_accuracy_per_epoch"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
+        (["--noise", "-1"], "argument --noise: expected a finite number >= 0, got '-1'"),
+        (["--lr", "0"], "argument --lr: expected a number > 0, got '0'"),
+        (["--size", "8", "--kernel", "9"], "argument --kernel: must be at most --size \\(8\\), got 9"),
+    ],
+)
+def test_cnn_script_bad_arguments_exit_2(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cnn as cnn_script
+
+    with pytest.raises(SystemExit) as info:
+        cnn_script.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert re.search(match, err), err
+
+
+def test_bench_conv_measures_both_allocators(tmp_path: Path) -> None:
+    from scripts import bench_conv
+
+    out = tmp_path / "bench.json"
+    assert (
+        bench_conv.main(["--repeats", "1", "--images", "4", "--sizes", "5", "--filters", "2", "--out", str(out)]) == 0
+    )
+    result = json.loads(out.read_text())
+    for label in ("default_malloc", "malloc_keep_memory"):
+        figures = result["allocators"][label]["5x5"]
+        assert figures["im2col_shape"] == [9, 4 * 25]
+        assert (
+            figures["matmuls_s"] > 0
+            and figures["relu"]["ratio"] > 0
+            and figures["identity"]["conv_forward_backward_s"] > 0
+        )
+    assert result["target_ratio_max"] == 2.0

@@ -36,7 +36,9 @@ def test_noise_free_images_hold_one_bar_of_the_labelled_orientation(size: int) -
         cols = np.flatnonzero(mask.any(axis=0))
         # one solid rectangle
         assert mask.sum() == rows.size * cols.size
-        assert np.array_equal(rows, np.arange(rows[0], rows[-1] + 1)) and np.array_equal(cols, np.arange(cols[0], cols[-1] + 1))
+        assert np.array_equal(rows, np.arange(rows[0], rows[-1] + 1)) and np.array_equal(
+            cols, np.arange(cols[0], cols[-1] + 1)
+        )
         height, width = rows.size, cols.size
         thick, length = (width, height) if label == 1.0 else (height, width)
         assert thick in (1, 2)
@@ -86,17 +88,20 @@ def test_held_out_set_does_not_depend_on_the_training_size_and_differs_from_it()
 
 
 def test_same_data_in_a_fresh_process() -> None:
-    code = "import functional_nn as fnn; tr, te = fnn.generate_bars(20, 10, size=8, seed=5); print(repr(float(tr.x.sum() + te.x.sum())))"
+    code = (
+        "import functional_nn as fnn; tr, te = fnn.generate_bars(20, 10, size=8, seed=5); "
+        "print(repr(float(tr.x.sum() + te.x.sum())))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     train, test = fnn.generate_bars(20, 10, size=8, seed=5)
     assert float(out) == float(train.x.sum() + test.x.sum())
 
 
 def test_no_global_rng_used() -> None:
-    np.random.seed(0)
-    before = np.random.get_state()[1].copy()  # type: ignore[index]
+    np.random.seed(0)  # noqa: NPY002
+    before = np.random.get_state()[1].copy()  # type: ignore[index]  # noqa: NPY002
     fnn.generate_bars(20, 10, seed=0)
-    after = np.random.get_state()[1]  # type: ignore[index]
+    after = np.random.get_state()[1]  # type: ignore[index]  # noqa: NPY002
     assert np.array_equal(before, after)
 
 
@@ -114,7 +119,11 @@ def test_images_fit_a_conv_layer() -> None:
         (lambda: fnn.generate_bars(10, 0, seed=0), ValueError, r"n_test must be an integer >= 1, got 0"),
         (lambda: fnn.generate_bars(10, 10, size=5, seed=0), ValueError, r"size must be an integer >= 6, got 5"),
         (lambda: fnn.generate_bars(10, 10, size=8.0, seed=0), TypeError, r"size must be an integer, got 8\.0"),  # type: ignore[arg-type]
-        (lambda: fnn.generate_bars(10, 10, noise=-0.1, seed=0), ValueError, r"noise must be >= 0 \(the standard deviation of the background\), got -0\.1"),
+        (
+            lambda: fnn.generate_bars(10, 10, noise=-0.1, seed=0),
+            ValueError,
+            r"noise must be >= 0 \(the standard deviation of the background\), got -0\.1",
+        ),
         (lambda: fnn.generate_bars(10, 10, noise=float("nan"), seed=0), ValueError, r"noise must be finite, got nan"),
         (lambda: fnn.generate_bars(10, 10, seed=-1), ValueError, r"seed must be an integer >= 0, got -1"),
         (lambda: fnn.bar_images(0, seed=0), ValueError, r"n must be an integer >= 1, got 0"),
