@@ -132,8 +132,8 @@ class GroupResult:
     lr: float
     summary: ra.Summary
     curves: ra.Curves
-    grid: FloatArray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))  # `(GRID, GRID)` P(class 1), rows = x2
-    pred: FloatArray = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))  # `(n, 1)` predicted labels
+    grid: FloatArray = attrs.field(eq=ra.ARRAY_EQ)  # `(GRID, GRID)` P(class 1), rows = x2
+    pred: FloatArray = attrs.field(eq=ra.ARRAY_EQ)  # `(n, 1)` predicted labels
 
 
 @attrs.frozen
@@ -287,7 +287,7 @@ class Progress:
         width = len(str(len(self.jobs)))
         self.print(
             f"[{self.done:>{width}}/{len(self.jobs)}] run {job.plan.run_id:>{width}}: {self.describe(job):<66} "
-            f"{job.models:>4} models  {result.wall:6.1f} s"
+            f"{job.models:>4} models  {ra.fmt_seconds(result.wall):>7}"
         )
 
     def close(self) -> None:
@@ -458,7 +458,8 @@ def save_comparison(path: str, title: str, x: FloatArray, y: FloatArray, pred: F
     wrong = int(np.count_nonzero(pred.reshape(-1) != y.reshape(-1)))
     _scatter(right, x, pred)
     right.set_title(f"Predict result ({wrong} wrong)")
-    right.legend(loc="upper left", fontsize=8)
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle(title)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -474,8 +475,8 @@ class Figure:
 
 
 def draw_figure(fig: Figure) -> str:
-    func: Callable[..., None] = {"curves": save_curves, "boundaries": save_boundaries, "comparison": save_comparison}[fig.draw]
-    func(str(fig.path), *fig.args)
+    drawers: dict[str, Callable[..., None]] = {"curves": save_curves, "boundaries": save_boundaries, "comparison": save_comparison}
+    drawers[fig.draw](str(fig.path), *fig.args)
     return str(fig.path)
 
 
@@ -630,15 +631,20 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Mapping[int, R
     for name in opts.datasets:
         data = dataset(name)
         g = results[ra.find_run(plans, name, default_setting).run_id].group(default_setting.lr)
-        s, rep = g.summary, g.summary.representative
+        sm, rep = g.summary, g.summary.representative
         path = fig_dir / f"defaults_{name}_comparison.png"
-        title = f"{name}: defaults, seed {rep} (median final loss), accuracy {ra.fmt_pct(float(s.final_accuracy[rep]))}"
+        title = f"{name}: defaults, seed {rep} (median final loss), accuracy {ra.fmt_pct(float(sm.final_accuracy[rep]))}"
         figs.append(Figure(path, "comparison", (title, data.x, data.y, g.pred)))
         items.append(
-            f"{name}: {s.perfect}/{s.seeds} seeds reach 100% training accuracy (median {ra.fmt_pct(s.median_accuracy)}, "
-            f"worst {ra.fmt_pct(s.worst_accuracy)}); the median seed's loss falls below {thr:g} after "
-            f"{ra.fmt_epochs(s.median_epochs_to_loss)} epochs ({s.reached}/{s.seeds} seeds get there). "
-            f"The figure shows seed {rep}, whose final loss ({s.final_loss[rep]:.2e}) is the closest to the median."
+            f"{name}: {sm.perfect}/{sm.seeds} seeds reach 100% training accuracy (median {ra.fmt_pct(sm.median_accuracy)}, "
+            f"worst {ra.fmt_pct(sm.worst_accuracy)}); "
+            + (
+                f"the median seed's loss never falls below {thr:g} within {E} epochs"
+                if sm.median_epochs_to_loss is None
+                else f"the median seed's loss falls below {thr:g} after {ra.fmt_epochs(sm.median_epochs_to_loss)} epochs"
+            )
+            + f" ({sm.reached}/{sm.seeds} seeds get there). "
+            f"The figure shows seed {rep}, whose final loss ({sm.final_loss[rep]:.2e}) is the closest to the median."
         )
         images.append(Image(f"figures/{path.name}", f"{name}: ground truth vs. prediction"))
     body += [Bullets(tuple(items)), *images]
@@ -696,7 +702,7 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Mapping[int, R
         users = "; ".join(f"{e} {label}" for e, label in p.users)
         run_rows.append(
             (f"#{p.run_id}", p.dataset, _network_text(p.setting), _optimizer_text(p), p.setting.loss.upper(),
-             str(K * len(p.lrs)), users, f"{results[p.run_id].wall:.1f} s")
+             str(K * len(p.lrs)), users, ra.fmt_seconds(results[p.run_id].wall))
         )
     runs = Table(("run", "dataset", "network", "optimizer", "loss", "models", "settings", "wall time"), tuple(run_rows))
     return Assembled(

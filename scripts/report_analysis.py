@@ -226,8 +226,7 @@ def representative_seed(final_loss: FloatArray) -> int:
     return int(np.argmin(np.abs(final_loss - np.median(final_loss))))
 
 
-def _array_eq() -> object:
-    return attrs.cmp_using(eq=np.array_equal)
+ARRAY_EQ = attrs.cmp_using(eq=np.array_equal)
 
 
 @attrs.frozen
@@ -243,10 +242,10 @@ class Summary:
         threshold: the loss threshold used.
     """
 
-    final_accuracy: FloatArray = attrs.field(eq=_array_eq())
-    final_loss: FloatArray = attrs.field(eq=_array_eq())
-    epochs_to_loss: IntArray = attrs.field(eq=_array_eq())
-    epochs_to_perfect: IntArray = attrs.field(eq=_array_eq())
+    final_accuracy: FloatArray = attrs.field(eq=ARRAY_EQ)
+    final_loss: FloatArray = attrs.field(eq=ARRAY_EQ)
+    epochs_to_loss: IntArray = attrs.field(eq=ARRAY_EQ)
+    epochs_to_perfect: IntArray = attrs.field(eq=ARRAY_EQ)
     diverged: int
     representative: int
     threshold: float
@@ -357,10 +356,10 @@ def summarize_trace(trace: fnn.Trace, columns: slice, threshold: float) -> Summa
 class Curves:
     """Learning curves of K seeds: `(epochs,)` each."""
 
-    loss_median: FloatArray = attrs.field(eq=_array_eq())
-    loss_q1: FloatArray = attrs.field(eq=_array_eq())
-    loss_q3: FloatArray = attrs.field(eq=_array_eq())
-    share_perfect: FloatArray = attrs.field(eq=_array_eq())  # share of seeds at 100% accuracy
+    loss_median: FloatArray = attrs.field(eq=ARRAY_EQ)
+    loss_q1: FloatArray = attrs.field(eq=ARRAY_EQ)
+    loss_q3: FloatArray = attrs.field(eq=ARRAY_EQ)
+    share_perfect: FloatArray = attrs.field(eq=ARRAY_EQ)  # share of seeds at 100% accuracy
 
 
 def curves(loss: FloatArray, accuracy: FloatArray, final_loss: FloatArray, final_accuracy: FloatArray) -> Curves:
@@ -410,6 +409,10 @@ def fmt_epochs(value: float | None) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
 
 
+def fmt_seconds(value: float) -> str:
+    return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
 def fmt_pct(value: float) -> str:
     return f"{100 * value:.1f}%" if 0.0 < value < 1.0 and round(100 * value, 1) != round(100 * value) else f"{100 * value:.0f}%"
 
@@ -429,7 +432,7 @@ def table_row(label: str, s: Summary, run: str, wall: float) -> tuple[str, ...]:
         fmt_epochs(s.median_epochs_to_perfect),
         f"{s.diverged}/{s.seeds}",
         run,
-        f"{wall:.1f} s",
+        fmt_seconds(wall),
     )
 
 
@@ -444,8 +447,8 @@ def _names(rows: Sequence[Row]) -> str:
 
 def _ratio(a: float, b: float) -> str:
     """How ``a`` compares with ``b`` in words, e.g. '3.2x fewer'."""
-    if a == b:
-        return "as many"
+    if abs(a - b) <= 0.05 * max(a, b):
+        return "about as many"
     return f"{b / a:.1f}x fewer" if a < b else f"{a / b:.1f}x more"
 
 
@@ -512,7 +515,9 @@ def _lr_findings(rows: Sequence[Row]) -> list[str]:
     if full:
         out.append(f"The smallest learning rate at which every seed reaches 100% is {full[0].label}.")
     if len(ordered) > 1:
-        if all(b >= a for a, b in zip(shares, shares[1:], strict=False)):
+        if len(set(shares)) == 1:
+            out.append(f"The share of seeds at 100% is the same ({fmt_pct(shares[0])}) at every learning rate tried.")
+        elif all(b >= a for a, b in zip(shares, shares[1:], strict=False)):
             out.append("Within this range, a larger learning rate never lowers the share of seeds at 100%.")
         else:
             peak = max(range(len(shares)), key=lambda i: (shares[i], -i))
@@ -642,5 +647,5 @@ def across_datasets(rows_by_dataset: Mapping[str, Sequence[Row]], *, gap: float 
         if other is not None and abs(m.share_perfect - other.share_perfect) >= gap:
             diffs.append(f"{s.label}: {fmt_pct(m.share_perfect)} of seeds at 100% on {a}, {fmt_pct(other.share_perfect)} on {b}")
     if not diffs:
-        return [f"Each setting's share of seeds at 100% differs by less than {gap:.0%} between {a} and {b}."]
+        return [f"Each setting's share of seeds at 100% differs by less than {100 * gap:.0f} percentage points between {a} and {b}."]
     return ["Between the datasets: " + "; ".join(diffs) + "."]
