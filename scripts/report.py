@@ -24,6 +24,7 @@ import argparse
 import ctypes
 import ctypes.util
 import html
+import itertools
 import json
 import math
 import multiprocessing
@@ -116,7 +117,9 @@ def build(job: Job) -> tuple[fnn.Network, fnn.Params, fnn.Dataset, fnn.TrainConf
     data = dataset(job.plan.dataset)
     net = fnn.mlp((2, *s.hidden, 1), hidden=s.activation, output="sigmoid")
     seeds = list(range(job.seeds)) * len(job.plan.lrs)
-    lr: float | FloatArray = job.plan.lrs[0] if len(job.plan.lrs) == 1 else np.repeat(np.asarray(job.plan.lrs), job.seeds)
+    lr: float | FloatArray = (
+        job.plan.lrs[0] if len(job.plan.lrs) == 1 else np.repeat(np.asarray(job.plan.lrs), job.seeds)
+    )
     optimizer = fnn.make_optimizer(s.optimizer, lr=lr, **dict(s.hyper))
     batch_size = None if s.batches is None else -(-data.n // s.batches)
     config = fnn.TrainConfig(
@@ -191,7 +194,7 @@ def _estimated_cost(job: Job) -> float:
     s = job.plan.setting
     n = 100 if job.plan.dataset == "linear" else 21
     sizes = (2, *s.hidden, 1)
-    macs = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    macs = sum(a * b for a, b in itertools.pairwise(sizes))
     updates = s.batches or 1
     return job.epochs * (updates * 8e-5 + 2.5e-9 * job.models * n * macs * 3)
 
@@ -265,14 +268,22 @@ class Progress:
         now = time.perf_counter()
         if self.live is not None and now - self.last_live > 0.2:
             self.last_live = now
-            parts = [f"run {r} {self.jobs[r].plan.dataset} {100 * e // max(n, 1)}%" for r, (e, n) in sorted(self.running.items())]
+            parts = [
+                f"run {r} {self.jobs[r].plan.dataset} {100 * e // max(n, 1)}%"
+                for r, (e, n) in sorted(self.running.items())
+            ]
             line = f"[{self.done}/{len(self.jobs)} runs done, {now - self.started:.0f} s] " + " | ".join(parts)
             self.live.write("\r\033[K" + line[:150])
             self.live.flush()
         elif self.live is None and now - self.last_beat > self.heartbeat and self.running:
             self.last_beat = now
-            parts = [f"run {r} ({self.describe(self.jobs[r]).split()[0]}) epoch {e}/{n}" for r, (e, n) in sorted(self.running.items())]
-            self.print(f"  ... {now - self.started:.0f} s: {self.done}/{len(self.jobs)} runs done; running " + ", ".join(parts))
+            parts = [
+                f"run {r} ({self.describe(self.jobs[r]).split()[0]}) epoch {e}/{n}"
+                for r, (e, n) in sorted(self.running.items())
+            ]
+            self.print(
+                f"  ... {now - self.started:.0f} s: {self.done}/{len(self.jobs)} runs done; running " + ", ".join(parts)
+            )
 
     def print(self, text: str) -> None:
         if self.live is not None:
@@ -307,7 +318,7 @@ class Workers:
         self.queue: Any = None
         self.saved_env: dict[str, str | None] = {}
 
-    def __enter__(self) -> "Workers":
+    def __enter__(self) -> Workers:
         if self.n == 1:
             _tune_process()
             return self
@@ -317,12 +328,19 @@ class Workers:
             os.environ.setdefault(k, "1")
         ctx = multiprocessing.get_context("spawn")
         self.queue = ctx.Queue()
-        self.pool = ProcessPoolExecutor(max_workers=self.n, mp_context=ctx, initializer=_worker_init, initargs=(self.queue,))
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.n, mp_context=ctx, initializer=_worker_init, initargs=(self.queue,)
+        )
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if self.pool is not None:
+            processes = list((getattr(self.pool, "_processes", None) or {}).values())  # private: no public handle
             self.pool.shutdown(wait=kind is None, cancel_futures=True)
+            if kind is not None:  # don't wait for the runs under way: stop the workers this pool started
+                for proc in processes:
+                    if proc.is_alive():
+                        proc.terminate()
             self.queue.close()
             for k, v in self.saved_env.items():
                 if v is None:
@@ -372,8 +390,9 @@ class Workers:
 
 
 def _setup_matplotlib() -> Any:
-    from scripts import plots  # noqa: F401  (selects the Agg backend)
+    import matplotlib
 
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -396,7 +415,9 @@ def save_curves(
         colour = colours[i % len(colours)]
         floor = 1e-16  # a loss of exactly 0 has no place on a log axis
         ax.plot(x, np.maximum(c.loss_median[idx], floor), color=colour, lw=1.5, label=label)
-        ax.fill_between(x, np.maximum(c.loss_q1[idx], floor), np.maximum(c.loss_q3[idx], floor), color=colour, alpha=0.18, lw=0)
+        ax.fill_between(
+            x, np.maximum(c.loss_q1[idx], floor), np.maximum(c.loss_q3[idx], floor), color=colour, alpha=0.18, lw=0
+        )
         acc_ax.plot(x, 100 * c.share_perfect[idx], color=colour, lw=1.3)
     ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"threshold {threshold:g}")
     ax.set_yscale("log")
@@ -475,7 +496,11 @@ class Figure:
 
 
 def draw_figure(fig: Figure) -> str:
-    drawers: dict[str, Callable[..., None]] = {"curves": save_curves, "boundaries": save_boundaries, "comparison": save_comparison}
+    drawers: dict[str, Callable[..., None]] = {
+        "curves": save_curves,
+        "boundaries": save_boundaries,
+        "comparison": save_comparison,
+    }
     drawers[fig.draw](str(fig.path), *fig.args)
     return str(fig.path)
 
@@ -542,9 +567,12 @@ def _inline_html(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%;height:auto;display:block;margin:1em 0}
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+line-height:1.45;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
+img{max-width:100%;height:auto;display:block;margin:1em 0}
 code{background:#f3f3f3;padding:1px 4px;border-radius:3px}"""
 
 
@@ -633,15 +661,19 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Mapping[int, R
         g = results[ra.find_run(plans, name, default_setting).run_id].group(default_setting.lr)
         sm, rep = g.summary, g.summary.representative
         path = fig_dir / f"defaults_{name}_comparison.png"
-        title = f"{name}: defaults, seed {rep} (median final loss), accuracy {ra.fmt_pct(float(sm.final_accuracy[rep]))}"
+        title = (
+            f"{name}: defaults, seed {rep} (median final loss), accuracy {ra.fmt_pct(float(sm.final_accuracy[rep]))}"
+        )
         figs.append(Figure(path, "comparison", (title, data.x, data.y, g.pred)))
         items.append(
-            f"{name}: {sm.perfect}/{sm.seeds} seeds reach 100% training accuracy (median {ra.fmt_pct(sm.median_accuracy)}, "
+            f"{name}: {sm.perfect}/{sm.seeds} seeds reach 100% training accuracy "
+            f"(median {ra.fmt_pct(sm.median_accuracy)}, "
             f"worst {ra.fmt_pct(sm.worst_accuracy)}); "
             + (
                 f"the median seed's loss never falls below {thr:g} within {E} epochs"
                 if sm.median_epochs_to_loss is None
-                else f"the median seed's loss falls below {thr:g} after {ra.fmt_epochs(sm.median_epochs_to_loss)} epochs"
+                else f"the median seed's loss falls below {thr:g} after "
+                f"{ra.fmt_epochs(sm.median_epochs_to_loss)} epochs"
             )
             + f" ({sm.reached}/{sm.seeds} seeds get there). "
             f"The figure shows seed {rep}, whose final loss ({sm.final_loss[rep]:.2e}) is the closest to the median."
@@ -674,13 +706,21 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Mapping[int, R
                 Figure(
                     curves_path,
                     "curves",
-                    (f"{title} on {name}: {K} seeds per setting", [s.label for s, _, _ in rows],
-                     [g.curves for _, g, _ in rows], thr, loss_label),
+                    (
+                        f"{title} on {name}: {K} seeds per setting",
+                        [s.label for s, _, _ in rows],
+                        [g.curves for _, g, _ in rows],
+                        thr,
+                        loss_label,
+                    ),
                 )
             )
             panels = [
-                (f"{s.label}\nseed {g.summary.representative}: accuracy "
-                 f"{ra.fmt_pct(float(g.summary.final_accuracy[g.summary.representative]))}", g.grid)
+                (
+                    f"{s.label}\nseed {g.summary.representative}: accuracy "
+                    f"{ra.fmt_pct(float(g.summary.final_accuracy[g.summary.representative]))}",
+                    g.grid,
+                )
                 for s, g, _ in rows
             ]
             bound_path = fig_dir / f"{key}_{name}_boundaries.png"
@@ -701,8 +741,16 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Mapping[int, R
     for p in plans:
         users = "; ".join(f"{e} {label}" for e, label in p.users)
         run_rows.append(
-            (f"#{p.run_id}", p.dataset, _network_text(p.setting), _optimizer_text(p), p.setting.loss.upper(),
-             str(K * len(p.lrs)), users, ra.fmt_seconds(results[p.run_id].wall))
+            (
+                f"#{p.run_id}",
+                p.dataset,
+                _network_text(p.setting),
+                _optimizer_text(p),
+                p.setting.loss.upper(),
+                str(K * len(p.lrs)),
+                users,
+                ra.fmt_seconds(results[p.run_id].wall),
+            )
         )
     runs = Table(("run", "dataset", "network", "optimizer", "loss", "models", "settings", "wall time"), tuple(run_rows))
     return Assembled(
@@ -735,7 +783,8 @@ def document(opts: Options, plans: Sequence[ra.RunPlan], parts: Assembled, total
                 "Defaults (the lab's): network (2, 10, 10, 1), sigmoid hidden and output layers, MSE loss, full-batch "
                 "SGD with lr=1, N(0, 1) initial weights and zero biases. Each experiment changes one of these.",
                 f"Seeds: each setting trains seeds 0..{K - 1} as one stacked run (`fnn.train_iter` on params stacked "
-                "over a model axis); a seed fixes the initial weights and the shuffles, so settings on the same network "
+                "over a model axis); a seed fixes the initial weights and the shuffles, so settings on the same "
+                "network "
                 "start from the same weights. Settings that differ only in the learning rate share one run (the models "
                 "grouped by learning rate), and the default is trained once and reused by every experiment.",
                 f"No early stopping (`stop_loss` is not set): every model runs all {E} epochs unless its loss becomes "
@@ -744,13 +793,15 @@ def document(opts: Options, plans: Sequence[ra.RunPlan], parts: Assembled, total
                 "'never' when half of the seeds or more never get there.",
                 "Final accuracy and loss: those of each seed's final params on the training set; 100% means every "
                 "training point on the right side of 0.5.",
-                "Learning curves: the median loss over the seeds per epoch with a band between the quartiles (log scale), "
+                "Learning curves: the median loss over the seeds per epoch with a band between the quartiles "
+                "(log scale), "
                 "and the share of seeds at 100% accuracy per epoch. A model that stopped keeps its last params, so its "
                 "final values continue its curve.",
                 "Decision boundaries: the predicted probability of class 1 over the unit square (black line: 0.5) for "
                 "the representative seed of each setting, the seed whose final loss is closest to the median final "
                 "loss; the points are the training data.",
-                f"Mini-batch SGD splits the data into {ra.MINI_BATCHES} batches (batch size ceil(n / {ra.MINI_BATCHES})) "
+                f"Mini-batch SGD splits the data into {ra.MINI_BATCHES} batches "
+                f"(batch size ceil(n / {ra.MINI_BATCHES})) "
                 "reshuffled every epoch from the seed. Momentum, Nesterov, Adam, RMSprop and Adagrad use the "
                 "hyperparameters of `fnn.OPTIMIZERS`, given in their labels.",
                 "Chance level (experiment C): the accuracy of always predicting the majority class.",
@@ -795,7 +846,9 @@ def _experiments(text: str) -> tuple[str, ...]:
         key = part.upper() if part.upper() in ra.EXPERIMENTS else ra.EXPERIMENT_ALIASES.get(part.lower())
         if key is None:
             names = ", ".join(ra.EXPERIMENT_ALIASES)
-            raise argparse.ArgumentTypeError(f"unknown experiment {part!r}: expected 'all', letters A-F or names {names}")
+            raise argparse.ArgumentTypeError(
+                f"unknown experiment {part!r}: expected 'all', letters A-F or names {names}"
+            )
         if key not in keys:
             keys.append(key)
     if not keys:
@@ -809,16 +862,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the lab's experiments over many seeds and write a report (report.md, index.html, figures).",
     )
     p.add_argument(
-        "--experiments", type=_experiments, default=tuple(ra.EXPERIMENTS),
-        help="comma-separated: A (lr), B (hidden), C (linear: no activation), D (optimizer), E (activation), F (loss); default: all",
+        "--experiments",
+        type=_experiments,
+        default=tuple(ra.EXPERIMENTS),
+        help="comma-separated: A (lr), B (hidden), C (linear: no activation), D (optimizer), E (activation), "
+        "F (loss); default: all",
     )
     p.add_argument("--dataset", choices=(*ra.DATASETS, "both"), default="both", help="which dataset (default: both)")
     p.add_argument("--seeds", type=int, default=None, help=f"seeds per setting (default: 20; --quick: {QUICK_SEEDS})")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs per run (default: 10000; --quick: {QUICK_EPOCHS})")
-    p.add_argument("--threshold", type=float, default=0.005, help="loss threshold for 'epochs to reach' (default: 0.005)")
+    p.add_argument(
+        "--threshold", type=float, default=0.005, help="loss threshold for 'epochs to reach' (default: 0.005)"
+    )
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
     p.add_argument("--out", type=Path, default=Path("results/report"), help="output folder (default: results/report/)")
-    p.add_argument("--quick", action="store_true", help=f"smoke run: {QUICK_SEEDS} seeds, {QUICK_EPOCHS} epochs unless given")
+    p.add_argument(
+        "--quick", action="store_true", help=f"smoke run: {QUICK_SEEDS} seeds, {QUICK_EPOCHS} epochs unless given"
+    )
     p.add_argument("--save-traces", action="store_true", help="also write every run's trace into OUT/traces/")
     return p
 
@@ -873,8 +933,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]
         plans = ra.plan_runs(settings, opts.datasets)
         jobs = [
-            Job(p, opts.seeds, opts.epochs, opts.threshold,
-                str(opts.out / "traces" / f"run{p.run_id:02d}_{p.dataset}.npz") if opts.save_traces else None)
+            Job(
+                p,
+                opts.seeds,
+                opts.epochs,
+                opts.threshold,
+                str(opts.out / "traces" / f"run{p.run_id:02d}_{p.dataset}.npz") if opts.save_traces else None,
+            )
             for p in plans
         ]
         for job in jobs:
@@ -894,20 +959,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             parts = assemble(opts, plans, results)
             t = time.perf_counter()
             workers.draw(parts.figures)
-            print(f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)", flush=True)
+            print(
+                f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)",
+                flush=True,
+            )
         total = time.perf_counter() - started
         blocks = document(opts, plans, parts, total)
         _write(opts.out / "report.md", render_markdown(blocks))
         _write(opts.out / "index.html", render_html(blocks, "functional_nn: experiment report"))
         summary = {
-            "options": {"experiments": list(opts.experiments), "datasets": list(opts.datasets), "seeds": opts.seeds,
-                        "epochs": opts.epochs, "threshold": opts.threshold, "jobs": opts.jobs, "argv": list(opts.argv)},
+            "options": {
+                "experiments": list(opts.experiments),
+                "datasets": list(opts.datasets),
+                "seeds": opts.seeds,
+                "epochs": opts.epochs,
+                "threshold": opts.threshold,
+                "jobs": opts.jobs,
+                "argv": list(opts.argv),
+            },
             "total_wall_seconds": total,
             "train_seconds": parts.train_seconds,
             "runs": [
-                {"run": p.run_id, "dataset": p.dataset, "lrs": list(p.lrs), "models": opts.seeds * len(p.lrs),
-                 "settings": [list(u) for u in p.users], "wall_seconds": results[p.run_id].wall,
-                 "trace": jobs[i].trace_path}
+                {
+                    "run": p.run_id,
+                    "dataset": p.dataset,
+                    "lrs": list(p.lrs),
+                    "models": opts.seeds * len(p.lrs),
+                    "settings": [list(u) for u in p.users],
+                    "wall_seconds": results[p.run_id].wall,
+                    "trace": jobs[i].trace_path,
+                }
                 for i, p in enumerate(plans)
             ],
             "experiments": parts.summary,

@@ -26,8 +26,10 @@ its loss and accuracy after stopping are its final ones.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
+
 import attrs
 import numpy as np
 import numpy.typing as npt
@@ -126,9 +128,7 @@ def experiment_settings(key: str) -> tuple[Setting, ...]:
             for lr in LEARNING_RATES
         )
     if key == "B":
-        return tuple(
-            _default("B", str(h)) if h == (10, 10) else Setting("B", str(h), hidden=h) for h in HIDDEN_SIZES
-        )
+        return tuple(_default("B", str(h)) if h == (10, 10) else Setting("B", str(h), hidden=h) for h in HIDDEN_SIZES)
     if key == "C":
         return (Setting("C", "identity (no activation)", activation="identity"), _default("C", "sigmoid"))
     if key == "D":
@@ -378,7 +378,9 @@ def curves(loss: FloatArray, accuracy: FloatArray, final_loss: FloatArray, final
 
 
 def curves_of_trace(trace: fnn.Trace, columns: slice) -> Curves:
-    return curves(trace.loss[:, columns], trace.accuracy[:, columns], trace.final_loss[columns], trace.final_accuracy[columns])
+    return curves(
+        trace.loss[:, columns], trace.accuracy[:, columns], trace.final_loss[columns], trace.final_accuracy[columns]
+    )
 
 
 def chance_level(y: FloatArray) -> float:
@@ -414,7 +416,11 @@ def fmt_seconds(value: float) -> str:
 
 
 def fmt_pct(value: float) -> str:
-    return f"{100 * value:.1f}%" if 0.0 < value < 1.0 and round(100 * value, 1) != round(100 * value) else f"{100 * value:.0f}%"
+    return (
+        f"{100 * value:.1f}%"
+        if 0.0 < value < 1.0 and round(100 * value, 1) != round(100 * value)
+        else f"{100 * value:.0f}%"
+    )
 
 
 def table_header(threshold: float) -> tuple[str, ...]:
@@ -490,7 +496,8 @@ def general_findings(rows: Sequence[Row], epochs: int) -> list[str]:
         if len(reached) > 1:
             slowest, se = max(reached, key=lambda t: t[1])
             if se > fe:
-                sentence += f"; the slowest that gets there, {slowest[0].label}, needs {se / fe:.1f}x as many ({fmt_epochs(se)})"
+                slow = f"{slowest[0].label}, needs {se / fe:.1f}x as many ({fmt_epochs(se)})"
+                sentence += f"; the slowest that gets there, {slow}"
             else:
                 sentence += "; every setting that gets there needs as many"
         out.append(sentence + ".")
@@ -517,14 +524,14 @@ def _lr_findings(rows: Sequence[Row]) -> list[str]:
     if len(ordered) > 1:
         if len(set(shares)) == 1:
             out.append(f"The share of seeds at 100% is the same ({fmt_pct(shares[0])}) at every learning rate tried.")
-        elif all(b >= a for a, b in zip(shares, shares[1:], strict=False)):
+        elif all(b >= a for a, b in itertools.pairwise(shares)):
             out.append("Within this range, a larger learning rate never lowers the share of seeds at 100%.")
         else:
             peak = max(range(len(shares)), key=lambda i: (shares[i], -i))
             if any(shares[i] < shares[peak] for i in range(peak + 1, len(shares))):
                 out.append(
                     f"Above {ordered[peak][0].label} the share of seeds at 100% falls again "
-                    f"(to {fmt_pct(min(shares[peak + 1:]))})."
+                    f"(to {fmt_pct(min(shares[peak + 1 :]))})."
                 )
     return out
 
@@ -587,7 +594,9 @@ def _optimizer_findings(rows: Sequence[Row]) -> list[str]:
         e = m.median_epochs_to_loss
         parts.append(f"{s.label}: never" if e is None else f"{s.label}: {fmt_epochs(e)} ({_ratio(e, b)})")
     if parts:
-        out.append(f"Median epochs to the threshold against full-batch SGD's {fmt_epochs(b)}: " + "; ".join(parts) + ".")
+        out.append(
+            f"Median epochs to the threshold against full-batch SGD's {fmt_epochs(b)}: " + "; ".join(parts) + "."
+        )
     mb = [r for r in others if r[0].batches]
     if mb:
         out.append(f"An epoch of mini-batch SGD makes {mb[0][0].batches} updates, full-batch SGD one.")
@@ -610,9 +619,15 @@ def _loss_findings(rows: Sequence[Row]) -> list[str]:
         e = bce if mse is None else mse
         out.append(f"Only with {winner} does the median seed reach 100% accuracy (after {fmt_epochs(e)} epochs).")
     elif bce < mse:
-        out.append(f"The median seed reaches 100% accuracy after {fmt_epochs(bce)} epochs with BCE, {mse / bce:.1f}x sooner than with MSE ({fmt_epochs(mse)}).")
+        out.append(
+            f"The median seed reaches 100% accuracy after {fmt_epochs(bce)} epochs with BCE, "
+            f"{mse / bce:.1f}x sooner than with MSE ({fmt_epochs(mse)})."
+        )
     elif bce > mse:
-        out.append(f"The median seed reaches 100% accuracy after {fmt_epochs(mse)} epochs with MSE, {bce / mse:.1f}x sooner than with BCE ({fmt_epochs(bce)}).")
+        out.append(
+            f"The median seed reaches 100% accuracy after {fmt_epochs(mse)} epochs with MSE, "
+            f"{bce / mse:.1f}x sooner than with BCE ({fmt_epochs(bce)})."
+        )
     else:
         out.append(f"The median seed reaches 100% accuracy after {fmt_epochs(mse)} epochs with either loss.")
     return out
@@ -645,7 +660,12 @@ def across_datasets(rows_by_dataset: Mapping[str, Sequence[Row]], *, gap: float 
     for s, m in rows_by_dataset[a]:
         other = right.get(s.label)
         if other is not None and abs(m.share_perfect - other.share_perfect) >= gap:
-            diffs.append(f"{s.label}: {fmt_pct(m.share_perfect)} of seeds at 100% on {a}, {fmt_pct(other.share_perfect)} on {b}")
+            diffs.append(
+                f"{s.label}: {fmt_pct(m.share_perfect)} of seeds at 100% on {a}, {fmt_pct(other.share_perfect)} on {b}"
+            )
     if not diffs:
-        return [f"Each setting's share of seeds at 100% differs by less than {100 * gap:.0f} percentage points between {a} and {b}."]
+        return [
+            f"Each setting's share of seeds at 100% differs by less than {100 * gap:.0f} percentage points "
+            f"between {a} and {b}."
+        ]
     return ["Between the datasets: " + "; ".join(diffs) + "."]

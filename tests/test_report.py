@@ -37,7 +37,9 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("report")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = report.main(["--quick", "--epochs", str(QUICK_EPOCHS), "--jobs", "1", "--save-traces", "--out", str(out)])
+        code = report.main(
+            ["--quick", "--epochs", str(QUICK_EPOCHS), "--jobs", "1", "--save-traces", "--out", str(out)]
+        )
     assert code == 0
     return out, stdout.getvalue()
 
@@ -164,7 +166,9 @@ def test_tables_agree_with_the_traces_they_came_from(quick: tuple[Path, str]) ->
                 assert "| " + " | ".join(c.replace("|", "\\|") for c in row["row"]) + " |" in md
                 cells = row["row"]
                 assert cells[3] == f"{expect['perfect']}/{seeds} ({ra.fmt_pct(expect['perfect'] / seeds)})"
-                assert cells[4].startswith(ra.fmt_epochs(expect["median_epochs_to_loss"]) + f" ({expect['reached']}/{seeds})")
+                assert cells[4].startswith(
+                    ra.fmt_epochs(expect["median_epochs_to_loss"]) + f" ({expect['reached']}/{seeds})"
+                )
                 assert cells[1] == ra.fmt_pct(expect["median_accuracy"])
                 checked += 1
     assert checked == 2 * sum(len(ra.experiment_settings(k)) for k in ra.EXPERIMENTS)
@@ -231,10 +235,14 @@ def test_summaries_of_a_stacked_trace_agree_with_its_members() -> None:
 def test_curves_carry_a_stopped_model_at_its_final_values() -> None:
     trace, _ = _diverging_trace()
     c = ra.curves_of_trace(trace, slice(3, 6))
-    assert np.all(np.isfinite(c.loss_median)) and np.all(c.loss_q1 <= c.loss_median) and np.all(c.loss_median <= c.loss_q3)
+    assert (
+        np.all(np.isfinite(c.loss_median)) and np.all(c.loss_q1 <= c.loss_median) and np.all(c.loss_median <= c.loss_q3)
+    )
     for e in (0, 10, trace.epochs_run - 1):
-        values = [float(m.loss[e]) if e < m.loss.shape[0] and np.isfinite(m.loss[e]) else float(m.final_loss)
-                  for m in (trace.member(k) for k in range(3, 6))]
+        values = [
+            float(m.loss[e]) if e < m.loss.shape[0] and np.isfinite(m.loss[e]) else float(m.final_loss)
+            for m in (trace.member(k) for k in range(3, 6))
+        ]
         assert c.loss_median[e] == pytest.approx(np.median(values))
     assert c.loss_median.shape == (trace.epochs_run,)
     assert np.all((c.share_perfect >= 0) & (c.share_perfect <= 1))
@@ -260,7 +268,9 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
 # ----------------------------------------------------------------- findings ---
 
 
-def _summary_of(acc: list[float], epochs: list[int], perfect_epochs: list[int] | None = None, diverged: int = 0) -> ra.Summary:
+def _summary_of(
+    acc: list[float], epochs: list[int], perfect_epochs: list[int] | None = None, diverged: int = 0
+) -> ra.Summary:
     return ra.Summary(
         final_accuracy=np.array(acc),
         final_loss=np.linspace(0.1, 0.2, len(acc)),
@@ -289,8 +299,12 @@ def test_identity_finding_follows_the_numbers_either_way() -> None:
 def test_loss_and_lr_findings_follow_the_numbers() -> None:
     mse, bce = ra.experiment_settings("F")
     fast, slow = _summary_of([1.0] * 3, [10] * 3, [10] * 3), _summary_of([1.0] * 3, [10] * 3, [40] * 3)
-    assert "with BCE, 4.0x sooner than with MSE" in " ".join(ra.findings("F", [(mse, slow), (bce, fast)], epochs=99, chance=0.5))
-    assert "with MSE, 4.0x sooner than with BCE" in " ".join(ra.findings("F", [(mse, fast), (bce, slow)], epochs=99, chance=0.5))
+    assert "with BCE, 4.0x sooner than with MSE" in " ".join(
+        ra.findings("F", [(mse, slow), (bce, fast)], epochs=99, chance=0.5)
+    )
+    assert "with MSE, 4.0x sooner than with BCE" in " ".join(
+        ra.findings("F", [(mse, fast), (bce, slow)], epochs=99, chance=0.5)
+    )
     lrs = ra.experiment_settings("A")
     rising = [(s, _summary_of([1.0 if i >= 3 else 0.5] * 2, [-1, -1])) for i, s in enumerate(lrs)]
     text = " ".join(ra.findings("A", rising, epochs=99, chance=0.5))
@@ -305,10 +319,16 @@ def test_loss_and_lr_findings_follow_the_numbers() -> None:
 
 def test_general_findings_name_fastest_never_and_diverged() -> None:
     a, b, c = ra.experiment_settings("E")[:3]
-    rows = [(a, _summary_of([1.0, 1.0], [100, 100])), (b, _summary_of([1.0, 1.0], [25, 25])),
-            (c, _summary_of([0.5, 1.0], [-1, 30], diverged=1))]
+    rows = [
+        (a, _summary_of([1.0, 1.0], [100, 100])),
+        (b, _summary_of([1.0, 1.0], [25, 25])),
+        (c, _summary_of([0.5, 1.0], [-1, 30], diverged=1)),
+    ]
     text = ra.general_findings(rows, 500)
-    assert "Fastest to a loss below 0.005: tanh, median 25 epochs; the slowest that gets there, sigmoid (default), needs 4.0x as many (100)." in text
+    assert (
+        "Fastest to a loss below 0.005: tanh, median 25 epochs; "
+        "the slowest that gets there, sigmoid (default), needs 4.0x as many (100)." in text
+    )
     assert "The median seed's loss never gets below 0.005 within 500 epochs with ReLU." in text
     assert "The loss became NaN/inf (training stopped) with ReLU on 1/2 seeds." in text
     assert ra.across_datasets({"linear": rows, "xor": rows}) == [
@@ -328,13 +348,17 @@ def test_general_findings_name_fastest_never_and_diverged() -> None:
         (["--jobs", "0"], "--jobs must be an integer >= 1"),
     ],
 )
-def test_bad_values_exit_2_with_one_line(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_values_exit_2_with_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert report.main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv", [["--experiments", "Z"], ["--experiments", ","], ["--dataset", "moons"], ["--seeds", "many"]])
+@pytest.mark.parametrize(
+    "argv", [["--experiments", "Z"], ["--experiments", ","], ["--dataset", "moons"], ["--seeds", "many"]]
+)
 def test_bad_flags_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         report.main(argv)
