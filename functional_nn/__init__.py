@@ -12,6 +12,7 @@ Example:
     ((10,), 'epochs done')
 """
 
+from functional_nn._records import FloatArray
 from functional_nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -72,6 +73,7 @@ __all__ = [
     "BCE",
     "Dataset",
     "Dense",
+    "FloatArray",
     "DenseLayer",
     "EmptyState",
     "Identity",

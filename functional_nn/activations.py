@@ -1,7 +1,11 @@
 """Activations: each a frozen record with its value and its derivative side by side.
 
-    act.value(z)         -> a            # elementwise, any shape
-    act.derivative(z, a) -> da/dz        # a MUST be act.value(z); shape of z
+    act.value(z, out=None)         -> a            # elementwise, any shape
+    act.derivative(z, a, out=None) -> da/dz        # a MUST be act.value(z); shape of z
+
+As with NumPy's ufuncs, ``out`` (an array of z's shape) receives the result
+instead of a new array; the training loop uses it to reuse its buffers.  The
+arithmetic is the same either way, so the results are bit-identical.
 
 The derivative takes both the pre-activation ``z`` and the output ``a``: sigmoid
 and tanh are cheapest from the output (``a * (1 - a)``, ``1 - a**2``), ReLU needs
@@ -47,22 +51,22 @@ class Activation(Protocol):
         """Registry name, e.g. ``"sigmoid"``."""
         ...
 
-    def value(self, z: FloatArray) -> FloatArray:
-        """``a = f(z)``, elementwise; ``z`` is left unchanged."""
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        """``a = f(z)``, elementwise; ``z`` is left unchanged; written into ``out`` if given."""
         ...
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
-        """``f'(z)``, given ``z`` and ``a = self.value(z)`` (both of the same shape)."""
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        """``f'(z)``, given ``z`` and ``a = self.value(z)`` (same shape); into ``out`` if given."""
         ...
 
 
-def sigmoid(z: FloatArray) -> FloatArray:
+def sigmoid(z: FloatArray, out: FloatArray | None = None) -> FloatArray:
     """Logistic sigmoid ``1 / (1 + exp(-z))`` that never overflows.
 
     Written as ``(1 + tanh(z / 2)) / 2``: tanh saturates at +-1 instead of
     overflowing, so ``|z| = 1000`` gives exactly 0 or 1 with no warning.
     """
-    t = np.multiply(z, 0.5)
+    t = np.multiply(z, 0.5, out=out)
     np.tanh(t, out=t)
     t += 1.0
     t *= 0.5
@@ -75,12 +79,12 @@ class Sigmoid:
 
     name: str = attrs.field(default="sigmoid", init=False)
 
-    def value(self, z: FloatArray) -> FloatArray:
-        return sigmoid(z)
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        return sigmoid(z, out)
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
         del z
-        d = 1.0 - a
+        d = np.subtract(1.0, a, out=out)
         d *= a
         return d
 
@@ -91,12 +95,12 @@ class Tanh:
 
     name: str = attrs.field(default="tanh", init=False)
 
-    def value(self, z: FloatArray) -> FloatArray:
-        return np.tanh(z)
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        return np.tanh(z, out=out)
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
         del z
-        d = a * a
+        d = np.multiply(a, a, out=out)
         np.subtract(1.0, d, out=d)
         return d
 
@@ -107,12 +111,14 @@ class ReLU:
 
     name: str = attrs.field(default="relu", init=False)
 
-    def value(self, z: FloatArray) -> FloatArray:
-        return np.maximum(z, 0.0)
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        return np.maximum(z, 0.0, out=out)
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
         del a
-        return (z > 0.0).astype(np.float64)
+        if out is None:
+            return (z > 0.0).astype(np.float64)
+        return np.greater(z, 0.0, out=out, casting="unsafe")
 
 
 def _check_alpha(instance: "LeakyReLU", attribute: "attrs.Attribute[float]", value: float) -> None:
@@ -127,12 +133,18 @@ class LeakyReLU:
     alpha: float = attrs.field(default=0.01, validator=_check_alpha)
     name: str = attrs.field(default="leaky_relu", init=False)
 
-    def value(self, z: FloatArray) -> FloatArray:
-        return np.where(z > 0.0, z, self.alpha * z)
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        # max(z, alpha z) is z for z > 0 and alpha z otherwise, since 0 <= alpha < 1
+        scaled = np.multiply(z, self.alpha, out=out)
+        return np.maximum(z, scaled, out=scaled)
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
         del a
-        return np.where(z > 0.0, 1.0, self.alpha)
+        d = np.full_like(z, self.alpha) if out is None else out
+        if out is not None:
+            d.fill(self.alpha)
+        np.copyto(d, 1.0, where=z > 0.0)
+        return d
 
 
 @attrs.frozen
@@ -141,12 +153,18 @@ class Identity:
 
     name: str = attrs.field(default="identity", init=False)
 
-    def value(self, z: FloatArray) -> FloatArray:
-        return z
+    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        if out is None:
+            return z
+        np.copyto(out, z)
+        return out
 
-    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
         del a
-        return np.ones_like(z)
+        if out is None:
+            return np.ones_like(z)
+        out.fill(1.0)
+        return out
 
 
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(

@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
+from functional_nn._records import ARRAY_EQ, FloatArray, buffers_record, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity
 
 __all__ = ["Dense", "DenseLayer", "Layer", "LayerParams", "Cache", "INITIALIZERS"]
@@ -156,24 +156,38 @@ class DenseLayer:
             raise AssertionError("unreachable")
         return trusted(Dense, w=w, b=np.zeros(self.out_features))
 
-    def forward(self, params: Dense, x: FloatArray) -> tuple[FloatArray, Cache]:
+    def forward(
+        self, params: Dense, x: FloatArray, *, out: tuple[FloatArray, FloatArray] | None = None
+    ) -> tuple[FloatArray, Cache]:
+        """``(a, (x, z, a))``; with ``out=(z_buffer, a_buffer)`` the results are written there."""
         w, b = params.w, params.b
-        z = np.dot(x, w) if w.ndim == 2 and x.ndim == 2 else np.matmul(x, w)
+        z_out, a_out = out if out is not None else (None, None)
+        z = np.dot(x, w, out=z_out) if w.ndim == 2 and x.ndim == 2 else np.matmul(x, w, out=z_out)
         z += b if b.ndim == 1 else b[..., None, :]
-        a = self.activation.value(z)
+        a = self.activation.value(z, a_out)
         return a, (x, z, a)
 
     def backward(
-        self, params: Dense, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+        self,
+        params: Dense,
+        cache: Cache,
+        dz: FloatArray,
+        *,
+        input_grad: bool = True,
+        out: tuple[FloatArray, FloatArray, FloatArray | None] | None = None,
     ) -> tuple[Dense, FloatArray | None]:
+        """``(grads, dL/dx)``; with ``out=(gw, gb, dx)`` buffers the results are written there."""
         x = cache[0]
         ones = _ones(dz.shape[-2])
+        gw_out, gb_out, dx_out = out if out is not None else (None, None, None)
         if dz.ndim == 2 and x.ndim == 2:
-            gw, gb = np.dot(x.T, dz), np.dot(ones, dz)
-            dx = np.dot(dz, params.w.T) if input_grad else None
+            gw, gb = np.dot(x.T, dz, out=gw_out), np.dot(ones, dz, out=gb_out)
+            dx = np.dot(dz, params.w.T, out=dx_out) if input_grad else None
         else:
-            gw, gb = np.matmul(x.mT, dz), np.matmul(ones, dz)
-            dx = np.matmul(dz, params.w.mT) if input_grad else None
+            gw, gb = np.matmul(x.mT, dz, out=gw_out), np.matmul(ones, dz, out=gb_out)
+            dx = np.matmul(dz, params.w.mT, out=dx_out) if input_grad else None
+        if out is not None:  # the caller's buffers: left writable
+            return buffers_record(Dense, w=gw, b=gb), dx
         return trusted(Dense, w=gw, b=gb), dx
 
     def check_params(self, params: object, where: str) -> None:

@@ -264,6 +264,71 @@ def _value_and_grad(
     return value, tuple(grads), a
 
 
+class _Workspace:
+    """Buffers one training loop reuses epoch after epoch (Dense networks only).
+
+    Allocating the activations of a stack of models anew every epoch costs more
+    than computing them (each array is mapped and unmapped by the C allocator),
+    so the loop writes into these instead.  A workspace belongs to one loop in
+    one thread and never leaves it; ``grads`` are records of views into the
+    loop's flat gradient buffer.
+    """
+
+    def __init__(self, models: tuple[int, ...], grads: Params) -> None:
+        self.models = models
+        self.grads = grads
+        self._buffers: dict[tuple[int, str, int], FloatArray] = {}
+
+    def get(self, layer: int, role: str, n: int, width: int) -> FloatArray:
+        key = (layer, role, n)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = np.empty(self.models + (n, width))
+        return buf
+
+
+def supports_workspace(layers: tuple[Layer, ...]) -> bool:
+    """Whether ``_value_and_grad_into`` can run this network (Dense layers, built-in activations)."""
+    from functional_nn.activations import ACTIVATIONS, LeakyReLU
+
+    builtin = tuple({type(a) for a in ACTIVATIONS.values()} | {LeakyReLU})
+    return all(type(layer) is DenseLayer and isinstance(layer.activation, builtin) for layer in layers)
+
+
+def _value_and_grad_into(
+    layers: tuple[Layer, ...], params: Params, x: FloatArray, y: FloatArray, loss: Loss, ws: _Workspace
+) -> tuple[FloatArray, FloatArray]:
+    """``_value_and_grad`` writing into the workspace: ``(loss, output)``; the grads land in ``ws.grads``.
+
+    The same arithmetic in the same order as ``_value_and_grad``, so the results are bit-identical.
+    """
+    n = x.shape[-2]
+    caches: list[Cache] = []
+    a = x
+    for i, (layer, p) in enumerate(zip(layers, params)):
+        assert isinstance(layer, DenseLayer)
+        width = layer.out_features
+        a, cache = layer.forward(p, a, out=(ws.get(i, "z", n, width), ws.get(i, "a", n, width)))
+        caches.append(cache)
+    _, z, a = caches[-1]
+    value, dz = loss.value_and_delta(z, a, y, layers[-1].activation)
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        assert isinstance(layer, DenseLayer)
+        g = ws.grads[i]
+        dx_buf = ws.get(i, "dx", n, layer.in_features) if i > 0 else None
+        _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g.w, g.b, dx_buf))
+        if dx is not None:
+            prev = layers[i - 1].activation
+            if isinstance(prev, Identity):
+                dz = dx
+            else:
+                _, zp, ap = caches[i - 1]
+                dz = prev.derivative(zp, ap, ws.get(i - 1, "dz", n, layer.in_features))
+                dz *= dx
+    return value, a
+
+
 def _accuracy(a: FloatArray, y: FloatArray) -> FloatArray:
     hits: FloatArray = ((a >= 0.5) == (y >= 0.5)).sum(axis=(-2, -1))
     out: FloatArray = hits * (1.0 / (a.shape[-1] * a.shape[-2]))

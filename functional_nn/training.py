@@ -42,6 +42,9 @@ from functional_nn.network import (
     _check_seeds,
     _forward,
     _value_and_grad,
+    _value_and_grad_into,
+    _Workspace,
+    supports_workspace,
     model_shape,
     seed_sequence,
 )
@@ -313,11 +316,25 @@ def _run(
     # this generator ever sees the buffer.
     buffer = flat.copy()
     params = layout.unflatten(buffer, readonly=False)
+    ws: _Workspace | None = None
+    if supports_workspace(layers):
+        gbuffer = np.empty_like(flat)
+        ws = _Workspace(p.models, layout.unflatten(gbuffer, readonly=False))
+        # the built-in optimizers compute new arrays from the grads; anyone else's
+        # might keep them, so they get a copy of the reused gradient buffer
+        own = getattr(update, "__module__", None) == "functional_nn.optimizers"
+
+    def grad_step(xb: FloatArray, yb: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        if ws is None:
+            value, grads, a = _value_and_grad(layers, params, xb, yb, loss)
+            return value, flatten(grads), a
+        value, a = _value_and_grad_into(layers, params, xb, yb, loss, ws)
+        return value, (gbuffer if own else gbuffer.copy()), a
+
     if full:
         while True:
-            value, grads, a = _value_and_grad(layers, params, x, y, loss)
+            value, gflat, a = grad_step(x, y)
             acc = _accuracy_bool(a, ytrue)
-            gflat = flatten(grads)
             gnorm = _grad_norm(gflat, stacked)
             flat, state = update(gflat, state, flat)
             buffer[...] = flat
@@ -335,11 +352,10 @@ def _run(
         batches = 0
         for start in range(0, n, bs):
             xb, yb = xs[..., start : start + bs, :], ys[..., start : start + bs, :]
-            value, grads, a = _value_and_grad(layers, params, xb, yb, loss)
+            value, gflat, a = grad_step(xb, yb)
             w = xb.shape[-2] / n
             total_loss = total_loss + value * w
             total_acc = total_acc + _accuracy_bool(a, yb >= 0.5) * w
-            gflat = flatten(grads)
             total_gn = total_gn + _grad_norm(gflat, stacked)
             batches += 1
             flat, state = update(gflat, state, flat)
