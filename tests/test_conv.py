@@ -699,7 +699,8 @@ def test_cnn_script_writes_figures_report_and_metrics(tmp_path: Path, capsys: py
     assert "| CNN | Conv2D 1->3 3x3 pad 1, relu; MaxPool 8x8; Dense 3->1, sigmoid | 34 |" in report
     assert "| MLP | Dense 64->2, relu; Dense 2->1, sigmoid | 133 |" in report
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["models"]) == {"CNN", "MLP"}
+    assert set(metrics["models"]) == {"CNN", "MLP", "wide MLP"}
+    assert "| wide MLP | Dense 64->16, relu; Dense 16->1, sigmoid | 1057 |" in report
     assert len(metrics["models"]["CNN"]["held_out_accuracy_per_epoch"]) == 2
 
 
