@@ -29,6 +29,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from functional_nn import conv
 from functional_nn._records import FloatArray
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.layers import Dense, DenseLayer, Layer
@@ -62,7 +63,7 @@ __all__ = [
 FORMAT_VERSION = 1
 _META = "meta.json"
 
-PARAM_TYPES: dict[str, type] = {"Dense": Dense}
+PARAM_TYPES: dict[str, type] = {"Dense": Dense, **conv.PARAM_RECORDS}
 """Params record classes by name, for loading."""
 
 STATE_TYPES: dict[str, type] = {
@@ -99,7 +100,7 @@ def _dense_from_dict(d: Mapping[str, Any], act: Activation) -> Layer:
     return DenseLayer(int(d["in_features"]), int(d["out_features"]), act)
 
 
-LAYER_KINDS: dict[str, tuple[type, Any, Any]] = {"dense": (DenseLayer, _dense_to_dict, _dense_from_dict)}
+LAYER_KINDS: dict[str, tuple[type, Any, Any]] = {"dense": (DenseLayer, _dense_to_dict, _dense_from_dict), **conv.LAYER_IO}
 """Layer kind name -> (class, to_dict, from_dict); a new layer kind registers here to be saved."""
 
 
