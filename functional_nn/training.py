@@ -649,9 +649,10 @@ def _train_problem(problem: _Problem) -> Trace:
     return last.trace
 
 
-_CHUNK_BYTES = 256 * 1024
+_CHUNK_BYTES = 1024 * 1024
 """Target size of one activation array of a chunk: big enough to amortize the
-per-operation overhead, small enough to stay in cache."""
+per-operation and per-chunk Python overhead (measured best between 0.5 and 2 MB
+for the lab's network on a 2-core machine, scripts/bench.py)."""
 
 
 def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
