@@ -808,7 +808,8 @@ def document(opts: Options, plans: Sequence[ra.RunPlan], parts: Assembled, total
                 "hyperparameters of `fnn.OPTIMIZERS`, given in their labels.",
                 "Chance level (experiment C): the accuracy of always predicting the majority class.",
                 "Wall time in the tables: the training time of the stacked run the setting belongs to (column 'run'); "
-                "settings in one run share it. Runs go two at a time when there are two worker processes.",
+                f"settings in one run share it. With {_plural(opts.jobs, 'worker process')}, "
+                f"{opts.jobs} {'runs train' if opts.jobs > 1 else 'run trains'} at a time.",
             )
         ),
     ]
