@@ -2,6 +2,7 @@
 
     python -m scripts.report [--experiments all] [--dataset both] [--seeds 20] [--epochs 10000]
                              [--threshold 0.005] [--jobs N] [--out results/report] [--quick] [--save-traces]
+    python -m scripts.report --quick        # smoke run: 2 seeds, 200 epochs, into results/report-quick/
 
 Experiments (each on both datasets, K seeds per setting): A learning rates,
 B hidden units, C without activation, D optimizers, E activations, F losses.
@@ -885,12 +886,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=0.005, help="loss threshold for 'epochs to reach' (default: 0.005)"
     )
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
-    p.add_argument("--out", type=Path, default=Path("results/report"), help="output folder (default: results/report/)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: results/report/; --quick: results/report-quick/, keeping the full report)",
+    )
     p.add_argument(
         "--quick", action="store_true", help=f"smoke run: {QUICK_SEEDS} seeds, {QUICK_EPOCHS} epochs unless given"
     )
     p.add_argument("--save-traces", action="store_true", help="also write every run's trace into OUT/traces/")
     return p
+
+
+def _out(args: argparse.Namespace) -> Path:
+    if args.out is not None:
+        out: Path = args.out
+        return out
+    return Path("results/report-quick" if args.quick else "results/report")
 
 
 def _options(args: argparse.Namespace, argv: Sequence[str]) -> Options:
@@ -912,7 +925,7 @@ def _options(args: argparse.Namespace, argv: Sequence[str]) -> Options:
         epochs=epochs,
         threshold=float(args.threshold),
         jobs=jobs,
-        out=args.out,
+        out=_out(args),
         save_traces=args.save_traces,
         argv=tuple(argv),
         load=_load(),
@@ -938,7 +951,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    out: Path = args.out
+    out = _out(args)
     try:
         opts = _options(args, argv)
         settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]

@@ -191,6 +191,17 @@ def test_worker_processes_give_the_same_numbers(tmp_path: Path) -> None:
     assert len(list((tmp_path / "two" / "figures").iterdir())) == 1 + 2 * 2
 
 
+def test_quick_defaults_keep_the_full_report_apart() -> None:
+    parse = report.build_parser().parse_args
+    assert report._out(parse([])) == Path("results/report")
+    assert report._out(parse(["--quick"])) == Path("results/report-quick")
+    assert report._out(parse(["--quick", "--out", "x"])) == Path("x")
+    opts = report._options(parse(["--quick", "--epochs", "7"]), [])
+    assert (opts.seeds, opts.epochs) == (report.QUICK_SEEDS, 7)
+    opts = report._options(parse(["--experiments", "loss,A", "--dataset", "xor"]), [])
+    assert opts.experiments == ("A", "F") and opts.datasets == ("xor",) and (opts.seeds, opts.epochs) == (20, 10_000)
+
+
 # ----------------------------------------------------------- pure functions ---
 
 
