@@ -32,6 +32,12 @@ pool_size), and max pooling sends the gradient to the first maximum of a window.
 Leading model axes broadcast as for Dense: params `(*models, ...)` with inputs
 `(n, in)` shared by all models or `(*models, n, in)`.
 
+Every image layer's ``forward`` and ``backward`` also take ``buffers=`` (a
+``Buffers`` source), and ``Conv2DLayer.backward`` takes ``out=(gw, gb)``: the
+training loop passes buffers it reuses from step to step, so a step allocates
+no arrays (see ``network._Workspace``).  Without them the same code writes into
+new arrays, so both give bit-identical results.
+
 Example:
     >>> import numpy as np
     >>> import functional_nn as fnn
@@ -48,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, cast
+from typing import Any, Protocol, TypeAlias, cast
 
 import attrs
 import numpy as np
@@ -56,7 +62,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from functional_nn import _validate
-from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
+from functional_nn._records import ARRAY_EQ, FloatArray, buffers_record, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity, get_activation
 from functional_nn.layers import INITIALIZERS, Cache, Layer
 from functional_nn.network import Network, sequential
@@ -65,6 +71,7 @@ __all__ = [
     "LAYER_IO",
     "PARAM_RECORDS",
     "AvgPool2DLayer",
+    "Buffers",
     "Conv2D",
     "Conv2DLayer",
     "FlattenLayer",
@@ -77,6 +84,27 @@ __all__ = [
 
 ImageShape: TypeAlias = tuple[int, int, int]
 """``(channels, height, width)``."""
+
+
+class Buffers(Protocol):
+    """Where an image layer's ``forward`` / ``backward`` put their arrays (``buffers=``).
+
+    ``buffers(role, shape, dtype)`` returns an array of that shape and dtype for
+    the layer to overwrite.  A training loop hands each layer a source that
+    returns the *same* array for the same role and shape on every call (made
+    zero-filled the first time), so a step allocates nothing; the layer may rely
+    on what it last wrote there (the zero border of its padded input).  Without
+    ``buffers`` the layers call ``_fresh``, which makes new zero-filled arrays:
+    the arithmetic is the same either way, so the results are bit-identical.
+    """
+
+    def __call__(self, role: str, shape: tuple[int, ...], dtype: type = np.float64) -> npt.NDArray[Any]: ...
+
+
+def _fresh(role: str, shape: tuple[int, ...], dtype: type = np.float64) -> npt.NDArray[Any]:
+    """The allocating ``Buffers``: a new zero-filled array every call."""
+    del role
+    return np.zeros(shape, dtype=dtype)
 
 
 # ------------------------------------------------------------------ records ---
@@ -212,12 +240,15 @@ def _check_layer_params(params: object, where: str, cls: type) -> None:
 # -------------------------------------------------------- im2col / col2im ---
 
 
-def _pad(img: FloatArray, padding: int) -> FloatArray:
-    """`(..., H, W)` -> `(..., H + 2p, W + 2p)` with zeros around (the input itself if p = 0)."""
+def _pad(img: FloatArray, padding: int, buffers: Buffers) -> FloatArray:
+    """`(..., H, W)` -> `(..., H + 2p, W + 2p)` with zeros around (the input itself if p = 0).
+
+    Only the inside is written: the border of a reused buffer is still the zeros it was made with.
+    """
     if padding == 0:
         return img
     h, w = img.shape[-2:]
-    out = np.zeros((*img.shape[:-2], h + 2 * padding, w + 2 * padding))
+    out: FloatArray = buffers("padded", (*img.shape[:-2], h + 2 * padding, w + 2 * padding))
     out[..., padding : padding + h, padding : padding + w] = img
     return out
 
@@ -228,18 +259,20 @@ def _windows(img: FloatArray, k: int, stride: int) -> FloatArray:
     return view[..., ::stride, ::stride, :, :]
 
 
-def _col2im(d: FloatArray, shape: tuple[int, int], k: int, stride: int) -> FloatArray:
+def _col2im(d: FloatArray, shape: tuple[int, int], k: int, stride: int, buffers: Buffers) -> FloatArray:
     """Sum window gradients back onto the image: the adjoint of ``_windows``.
 
     Args:
         d: `(..., k, k, n, C, H', W')`: the gradient of every window entry.
         shape: ``(H, W)`` of the (padded) image.
+        buffers: where the result goes (role ``"col2im"``).
 
     Returns:
         `(..., n, C, H, W)`.  Loops over the k*k kernel offsets only.
     """
     ho, wo = d.shape[-2:]
-    out = np.zeros(d.shape[:-6] + d.shape[-4:-2] + shape)
+    out: FloatArray = buffers("col2im", d.shape[:-6] + d.shape[-4:-2] + shape)
+    out.fill(0.0)
     for i in range(k):
         for j in range(k):
             out[..., i : i + stride * ho : stride, j : j + stride * wo : stride] += d[..., i, j, :, :, :, :]
@@ -311,65 +344,102 @@ class Conv2DLayer:
             raise AssertionError("unreachable")
         return trusted(Conv2D, w=w, b=np.zeros(o))
 
-    def im2col(self, x: FloatArray) -> FloatArray:
+    def im2col(self, x: FloatArray, *, buffers: Buffers | None = None) -> FloatArray:
         """The im2col matrix of ``x``: `(..., C*k*k + 1, n*H'*W')`, last row ones.
 
         Row ``(c, i, j)`` and column ``(sample, y, x)`` hold
         ``xpad[sample, c, stride*y + i, stride*x + j]``; ``x`` is `(..., n, C*H*W)`.
+        ``buffers`` (default: new arrays) receives the padded input and the matrix.
         """
+        buf = _fresh if buffers is None else buffers
         c, h, w = self.in_shape
         k = self.kernel_size
         _, ho, wo = self.out_shape
         lead, n = x.shape[:-2], x.shape[-2]
         rows = c * k * k
-        img = _pad(x.reshape((*lead, n, c, h, w)), self.padding)
+        img = _pad(x.reshape((*lead, n, c, h, w)), self.padding, buf)
         win = _windows(img, k, self.stride)  # lead + (n, C, H', W', k, k)
         m = len(lead)
-        cols = np.empty((*lead, rows + 1, n, ho, wo))
+        cols: FloatArray = buf("cols", (*lead, rows + 1, n, ho, wo))
         cols[..., rows, :, :, :] = 1.0
         target = np.reshape(cols[..., :rows, :, :, :], (*lead, c, k, k, n, ho, wo), copy=False)
         target[...] = win.transpose(*range(m), m + 1, m + 4, m + 5, m, m + 2, m + 3)
         return np.reshape(cols, (*lead, rows + 1, n * ho * wo), copy=False)
 
-    def forward(self, params: Conv2D, x: FloatArray) -> tuple[FloatArray, Cache]:
-        """``(a, (cols, z, a))`` for ``x`` `(..., n, C*H*W)`; a and z are `(..., n, O*H'*W')`."""
-        cols = self.im2col(x)
+    def forward(self, params: Conv2D, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
+        """``(a, (cols, z, a))`` for ``x`` `(..., n, C*H*W)`; a and z are `(..., n, O*H'*W')`.
+
+        With ``buffers`` every array is written into the buffers it returns.
+        """
+        buf = _fresh if buffers is None else buffers
+        cols = self.im2col(x, buffers=buf)
         w, b = params.w, params.b
         o = self.out_channels
-        wb = np.concatenate([w.reshape((*w.shape[:-3], -1)), b[..., None]], axis=-1)  # (..., O, C*k*k + 1)
-        zt = np.matmul(wb, cols)  # (..., O, n*H'*W')
+        rows = cols.shape[-2] - 1
+        wb: FloatArray = buf("wb", (*w.shape[:-4], o, rows + 1))  # [w | b]: the bias rides in the product
+        wb[..., :rows] = w.reshape((*w.shape[:-3], rows))
+        wb[..., rows] = b
+        lead = np.broadcast_shapes(wb.shape[:-2], cols.shape[:-2])
+        zt = np.matmul(wb, cols, out=buf("zt", (*lead, o, cols.shape[-1])))  # (..., O, n*H'*W')
         n = x.shape[-2]
-        lead = zt.shape[:-2]
+        p = zt.shape[-1] // n
         # (O, n, P) -> (n, O, P): one copy in blocks of P = H'*W' contiguous values
-        z = np.ascontiguousarray(np.swapaxes(zt.reshape((*lead, o, n, -1)), -3, -2)).reshape((*lead, n, -1))
-        a = self.activation.value(z)
+        z: FloatArray = buf("z", (*lead, n, o * p))
+        np.copyto(z.reshape((*lead, n, o, p)), np.swapaxes(zt.reshape((*lead, o, n, p)), -3, -2))
+        act = self.activation
+        a = act.value(z) if buffers is None or isinstance(act, Identity) else act.value(z, buffers("a", z.shape))
         return a, (cols, z, a)
 
     def backward(
-        self, params: Conv2D, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+        self,
+        params: Conv2D,
+        cache: Cache,
+        dz: FloatArray,
+        *,
+        input_grad: bool = True,
+        buffers: Buffers | None = None,
+        out: tuple[FloatArray, FloatArray] | None = None,
     ) -> tuple[Conv2D, FloatArray | None]:
-        """``(grads, dL/dx)`` from ``dz`` `(..., n, O*H'*W')`; dL/dx is `(..., n, C*H*W)`."""
+        """``(grads, dL/dx)`` from ``dz`` `(..., n, O*H'*W')`; dL/dx is `(..., n, C*H*W)`.
+
+        With ``buffers`` the intermediate arrays and dL/dx are written into the
+        buffers it returns; with ``out=(gw, gb)`` the grads are written there
+        (and stay writable: the caller's buffers).
+        """
+        buf = _fresh if buffers is None else buffers
         cols = cache[0]
         w = params.w
         o = self.out_channels
         lead, n = dz.shape[:-2], dz.shape[-2]
-        dzt = np.ascontiguousarray(np.swapaxes(dz.reshape((*lead, n, o, -1)), -3, -2)).reshape((*lead, o, -1))
-        g = np.matmul(dzt, np.swapaxes(cols, -1, -2))  # (..., O, C*k*k + 1)
-        rows = g.shape[-1] - 1
-        gw = np.ascontiguousarray(g[..., :rows]).reshape(g.shape[:-2] + w.shape[-4:])
-        gb = np.ascontiguousarray(g[..., rows])
-        grads = trusted(Conv2D, w=gw, b=gb)
+        p = dz.shape[-1] // o
+        dzt: FloatArray = buf("dzt", (*lead, o, n * p))
+        np.copyto(dzt.reshape((*lead, o, n, p)), np.swapaxes(dz.reshape((*lead, n, o, p)), -3, -2))
+        rows = cols.shape[-2] - 1
+        glead = np.broadcast_shapes(lead, cols.shape[:-2])
+        g = np.matmul(dzt, np.swapaxes(cols, -1, -2), out=buf("g", (*glead, o, rows + 1)))  # (..., O, C*k*k + 1)
+        if out is None:
+            gw = np.ascontiguousarray(g[..., :rows]).reshape(glead + w.shape[-4:])
+            gb = np.ascontiguousarray(g[..., rows])
+            grads = trusted(Conv2D, w=gw, b=gb)
+        else:
+            np.copyto(out[0], g[..., :rows].reshape(glead + w.shape[-4:]))
+            np.copyto(out[1], g[..., rows])
+            grads = buffers_record(Conv2D, w=out[0], b=out[1])
         if not input_grad:
             return grads, None
         c, h, wd = self.in_shape
-        k, p = self.kernel_size, self.padding
+        k, pad = self.kernel_size, self.padding
         _, ho, wo = self.out_shape
-        dcols = np.matmul(np.swapaxes(w.reshape((*w.shape[:-3], rows)), -1, -2), dzt)  # (..., C*k*k, n*P)
-        lead = dcols.shape[:-2]
-        m = len(lead)
-        d = dcols.reshape((*lead, c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
-        dpad = _col2im(d, (h + 2 * p, wd + 2 * p), k, self.stride)  # (..., n, C, H + 2p, W + 2p)
-        dx = dpad[..., p : p + h, p : p + wd].reshape((*lead, n, c * h * wd))
+        wt = np.swapaxes(w.reshape((*w.shape[:-3], rows)), -1, -2)
+        dlead = np.broadcast_shapes(wt.shape[:-2], lead)
+        dcols = np.matmul(wt, dzt, out=buf("dcols", (*dlead, rows, n * p)))  # (..., C*k*k, n*P)
+        m = len(dlead)
+        d = dcols.reshape((*dlead, c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
+        dpad = _col2im(d, (h + 2 * pad, wd + 2 * pad), k, self.stride, buf)  # (..., n, C, H + 2p, W + 2p)
+        if pad == 0:
+            return grads, dpad.reshape((*dlead, n, c * h * wd))
+        dx: FloatArray = buf("dx", (*dlead, n, c * h * wd))
+        np.copyto(dx.reshape((*dlead, n, c, h, wd)), dpad[..., pad : pad + h, pad : pad + wd])
         return grads, dx
 
     def check_params(self, params: object, where: str) -> None:
@@ -434,13 +504,19 @@ class _Pool2DLayer:
     def _images(self, x: FloatArray) -> FloatArray:
         return x.reshape(x.shape[:-1] + self.in_shape)
 
-    def _scatter(self, d: FloatArray) -> FloatArray:
+    def _pooled(self, x: FloatArray, buffers: Buffers) -> tuple[FloatArray, FloatArray]:
+        """``(windows, out)``: the windows of ``x`` and a buffer `(..., n, C, H', W')` for their pooled values."""
+        win = _windows(self._images(x), self.pool_size, self.step)
+        out: FloatArray = buffers("pooled", (*x.shape[:-1], *self.out_shape))
+        return win, out
+
+    def _scatter(self, d: FloatArray, buffers: Buffers) -> FloatArray:
         """`(..., n, C, H', W', k, k)` window gradients -> `(..., n, C*H*W)`."""
         lead_n = d.shape[:-5]
         m = len(lead_n) - 1
         moved = d.transpose(*range(m), m + 4, m + 5, m, m + 1, m + 2, m + 3)  # (..., k, k, n, C, H', W')
         _, h, w = self.in_shape
-        dx = _col2im(moved, (h, w), self.pool_size, self.step)
+        dx = _col2im(moved, (h, w), self.pool_size, self.step, buffers)
         return dx.reshape((*lead_n, self.in_features))
 
 
@@ -456,26 +532,32 @@ class MaxPool2DLayer(_Pool2DLayer):
     The gradient of a window goes to its first maximum (row-major order).
     """
 
-    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
-        win = _windows(self._images(x), self.pool_size, self.step)
-        z = _per_model(win.max(axis=(-2, -1)).reshape((*x.shape[:-1], self.out_features)), params)
+    def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
+        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`; written into ``buffers`` if given."""
+        win, pooled = self._pooled(x, _fresh if buffers is None else buffers)
+        np.max(win, axis=(-2, -1), out=pooled)
+        z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
     def backward(
-        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True, buffers: Buffers | None = None
     ) -> tuple[NoParams, FloatArray | None]:
+        """``(params, dL/dx)``: no grads; dL/dx `(..., n, C*H*W)`, written into ``buffers`` if given."""
         if not input_grad:
             return params, None
+        buf = _fresh if buffers is None else buffers
         x = cache[0]
         k = self.pool_size
         win = _windows(self._images(x), k, self.step)
-        flat = win.reshape((*win.shape[:-2], k * k))  # a copy: (..., n, C, H', W', k*k)
+        flat: FloatArray = buf("window", (*win.shape[:-2], k * k))  # (..., n, C, H', W', k*k)
+        np.copyto(flat.reshape(win.shape), win)
         dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
-        first = np.broadcast_to(flat.argmax(axis=-1), dz5.shape)  # x may be shared by the models
-        d = np.zeros((*dz5.shape, k * k))
+        index = np.argmax(flat, axis=-1, out=buf("argmax", flat.shape[:-1], np.intp))
+        first = np.broadcast_to(index, dz5.shape)  # x may be shared by the models
+        d: FloatArray = buf("put", (*dz5.shape, k * k))
+        d.fill(0.0)
         np.put_along_axis(d, first[..., None], dz5[..., None], axis=-1)
-        return params, self._scatter(d.reshape((*d.shape[:-1], k, k)))
+        return params, self._scatter(d.reshape((*d.shape[:-1], k, k)), buf)
 
 
 @attrs.frozen
@@ -488,21 +570,26 @@ class AvgPool2DLayer(_Pool2DLayer):
         stride: step between windows (default ``pool_size``: disjoint windows).
     """
 
-    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`."""
-        win = _windows(self._images(x), self.pool_size, self.step)
-        z = _per_model(win.mean(axis=(-2, -1)).reshape((*x.shape[:-1], self.out_features)), params)
+    def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
+        """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`; written into ``buffers`` if given."""
+        win, pooled = self._pooled(x, _fresh if buffers is None else buffers)
+        np.mean(win, axis=(-2, -1), out=pooled)
+        z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
     def backward(
-        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True, buffers: Buffers | None = None
     ) -> tuple[NoParams, FloatArray | None]:
+        """``(params, dL/dx)``: no grads; dL/dx `(..., n, C*H*W)`, written into ``buffers`` if given."""
+        del cache
         if not input_grad:
             return params, None
+        buf = _fresh if buffers is None else buffers
         k = self.pool_size
-        share = dz.reshape(dz.shape[:-1] + self.out_shape) * (1.0 / (k * k))
+        dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
+        share = np.multiply(dz5, 1.0 / (k * k), out=buf("share", dz5.shape))
         d = np.broadcast_to(share[..., None, None], (*share.shape, k, k))
-        return params, self._scatter(d)
+        return params, self._scatter(d, buf)
 
 
 # --------------------------------------------------------------- Flatten ---
@@ -536,14 +623,17 @@ class FlattenLayer:
         _validate.choice("init", scheme, INITIALIZERS)
         return _no_params()
 
-    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
+    def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
+        """``(x, (x, x, x))`` (one read-only view per model for stacked params); ``buffers`` is not needed."""
+        del buffers
         a = _per_model(x, params)
         return a, (a, a, a)
 
     def backward(
-        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
+        self, params: NoParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True, buffers: Buffers | None = None
     ) -> tuple[NoParams, FloatArray | None]:
-        del cache
+        """``(params, dz)``: the gradient passes through; ``buffers`` is not needed."""
+        del cache, buffers
         return params, (dz if input_grad else None)
 
     def check_params(self, params: object, where: str) -> None:
@@ -557,6 +647,8 @@ ImageLayer: TypeAlias = Conv2DLayer | MaxPool2DLayer | AvgPool2DLayer | FlattenL
 """Any layer of this module."""
 
 _IMAGE_LAYERS = (Conv2DLayer, MaxPool2DLayer, AvgPool2DLayer, FlattenLayer)
+IMAGE_LAYER_TYPES: tuple[type, ...] = _IMAGE_LAYERS
+"""The image layer kinds; each takes ``buffers=`` in forward and backward (``network.supports_workspace``)."""
 
 
 # --------------------------------------------------------------- builders ---

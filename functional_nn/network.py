@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 import numpy as np
@@ -32,6 +32,9 @@ from functional_nn.data import check_xy
 from functional_nn.layers import INITIALIZERS, Cache, DenseLayer, Layer, LayerParams
 from functional_nn.losses import Loss, get_loss
 from functional_nn.tree import tree_map
+
+if TYPE_CHECKING:
+    from functional_nn.conv import Buffers
 
 __all__ = [
     "Network",
@@ -265,19 +268,23 @@ def _value_and_grad(
 
 
 class _Workspace:
-    """Buffers one training loop reuses epoch after epoch (Dense networks only).
+    """Buffers one training loop reuses epoch after epoch (Dense and image layers).
 
     Allocating the activations of a stack of models anew every epoch costs more
     than computing them (each array is mapped and unmapped by the C allocator),
     so the loop writes into these instead.  A workspace belongs to one loop in
     one thread and never leaves it; ``grads`` are records of views into the
-    loop's flat gradient buffer.
+    loop's flat gradient buffer.  Dense layers take their buffers from ``get``;
+    the image layers of ``conv`` from the ``buffers(layer)`` source, which
+    returns the same zero-filled-at-first array for the same role and shape.
     """
 
     def __init__(self, models: tuple[int, ...], grads: Params) -> None:
         self.models = models
         self.grads = grads
         self._buffers: dict[tuple[int, str, int], FloatArray] = {}
+        self._arrays: dict[tuple[int, str, tuple[int, ...], type], np.ndarray[Any, Any]] = {}
+        self._sources: dict[int, Buffers] = {}
 
     def get(self, layer: int, role: str, n: int, width: int) -> FloatArray:
         key = (layer, role, n)
@@ -286,13 +293,35 @@ class _Workspace:
             buf = self._buffers[key] = np.empty(self.models + (n, width))
         return buf
 
+    def buffers(self, layer: int) -> Buffers:
+        """The ``conv.Buffers`` source of layer ``layer``: one array per role, shape and dtype."""
+        source = self._sources.get(layer)
+        if source is None:
+            arrays = self._arrays
+
+            def source(role: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray[Any, Any]:
+                key = (layer, role, shape, dtype)
+                buf = arrays.get(key)
+                if buf is None:
+                    buf = arrays[key] = np.zeros(shape, dtype=dtype)
+                return buf
+
+            self._sources[layer] = source
+        return source
+
 
 def supports_workspace(layers: tuple[Layer, ...]) -> bool:
-    """Whether ``_value_and_grad_into`` can run this network (Dense layers, built-in activations)."""
+    """Whether ``_value_and_grad_into`` can run this network.
+
+    Dense layers and the image layers of ``conv`` (Conv2D, pooling, flatten),
+    each with a built-in activation.
+    """
     from functional_nn.activations import ACTIVATIONS, LeakyReLU
+    from functional_nn.conv import IMAGE_LAYER_TYPES
 
     builtin = tuple({type(a) for a in ACTIVATIONS.values()} | {LeakyReLU})
-    return all(type(layer) is DenseLayer and isinstance(layer.activation, builtin) for layer in layers)
+    kinds = (DenseLayer, *IMAGE_LAYER_TYPES)
+    return all(type(layer) in kinds and isinstance(layer.activation, builtin) for layer in layers)
 
 
 def _value_and_grad_into(
@@ -301,23 +330,37 @@ def _value_and_grad_into(
     """``_value_and_grad`` writing into the workspace: ``(loss, output)``; the grads land in ``ws.grads``.
 
     The same arithmetic in the same order as ``_value_and_grad``, so the results are bit-identical.
+    Image layers (``supports_workspace``) get ``buffers=ws.buffers(i)``; a Conv2D layer
+    writes its grads into ``ws.grads[i]``, pooling and flatten have none.
     """
+    from functional_nn.conv import Conv2DLayer
+
     n = x.shape[-2]
     caches: list[Cache] = []
     a = x
-    for i, (layer, p) in enumerate(zip(layers, params)):
-        assert isinstance(layer, DenseLayer)
-        width = layer.out_features
-        a, cache = layer.forward(p, a, out=(ws.get(i, "z", n, width), ws.get(i, "a", n, width)))
+    for i, (layer, p) in enumerate(zip(layers, params, strict=True)):
+        if isinstance(layer, DenseLayer):
+            width = layer.out_features
+            a, cache = layer.forward(p, a, out=(ws.get(i, "z", n, width), ws.get(i, "a", n, width)))
+        else:
+            image: Any = layer  # a conv layer kind (supports_workspace checked it); its params are not Dense
+            a, cache = image.forward(p, a, buffers=ws.buffers(i))
         caches.append(cache)
     _, z, a = caches[-1]
     value, dz = loss.value_and_delta(z, a, y, layers[-1].activation)
     for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]
-        assert isinstance(layer, DenseLayer)
-        g = ws.grads[i]
-        dx_buf = ws.get(i, "dx", n, layer.in_features) if i > 0 else None
-        _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g.w, g.b, dx_buf))
+        g: Any = ws.grads[i]
+        dx: FloatArray | None
+        if isinstance(layer, DenseLayer):
+            dx_buf = ws.get(i, "dx", n, layer.in_features) if i > 0 else None
+            _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g.w, g.b, dx_buf))
+        elif isinstance(layer, Conv2DLayer):
+            conv_params: Any = params[i]
+            _, dx = layer.backward(conv_params, caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b))
+        else:
+            image = layer
+            _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
         if dx is not None:
             prev = layers[i - 1].activation
             if isinstance(prev, Identity):
