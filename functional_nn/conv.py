@@ -21,12 +21,15 @@ rather than the input itself.
 Convolution is cross-correlation, as in every deep-learning library:
 ``z[o, y, x] = b[o] + sum_{c,i,j} w[o, c, i, j] * xpad[c, s*y + i, s*x + j]`` with
 zero padding ``padding`` on each side and output size ``(H + 2p - k) // s + 1``.
-It is computed as one matrix product with the im2col matrix
-`(C*k*k + 1, n*H'*W')` built by ``numpy.lib.stride_tricks.sliding_window_view``
-(its last row is ones, so the bias rides in the product and its gradient comes
-out of the weights' one).  Backward is two products with the same matrix and a
-col2im scatter-add that loops over the k*k kernel offsets only, never over
-pixels or samples.  Pooling has no padding; windows may overlap (stride <
+It is computed with the im2col matrix `(C*k*k + 1, n*H'*W')` (its last row is
+ones, so the bias rides in the product and its gradient comes out of the
+weights' one): one product per image, written straight into the
+`(n, O*H'*W')` layout.  im2col copies, for each of the k*k kernel offsets, the
+part of the images that offset sees (nothing is padded; what falls on the
+padding stays zero); for a "same" convolution at stride 1 that is one
+contiguous run per image.  Backward is two products (with the matrix and with
+the kernels) and col2im, the adjoint scatter-add, again one step per kernel
+offset, never per pixel or sample.  Pooling has no padding; windows may overlap (stride <
 pool_size), and max pooling sends the gradient to the first maximum of a window.
 
 Leading model axes broadcast as for Dense: params `(*models, ...)` with inputs
@@ -52,6 +55,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, cast
@@ -240,17 +244,24 @@ def _check_layer_params(params: object, where: str, cls: type) -> None:
 # -------------------------------------------------------- im2col / col2im ---
 
 
-def _pad(img: FloatArray, padding: int, buffers: Buffers) -> FloatArray:
-    """`(..., H, W)` -> `(..., H + 2p, W + 2p)` with zeros around (the input itself if p = 0).
+@functools.lru_cache(maxsize=256)
+def _offsets(size: int, out: int, k: int, stride: int, padding: int) -> tuple[tuple[slice, slice], ...]:
+    """Along one axis, for each kernel offset i: ``(outputs, inputs)``, the slices of the output
+    positions y whose input ``stride*y + i - padding`` lies inside the image, and of those inputs.
 
-    Only the inside is written: the border of a reused buffer is still the zeros it was made with.
+    What falls on the zero padding is left out: im2col leaves those entries at zero and
+    col2im drops their gradient, so no padded copy of the image is ever made.
     """
-    if padding == 0:
-        return img
-    h, w = img.shape[-2:]
-    out: FloatArray = buffers("padded", (*img.shape[:-2], h + 2 * padding, w + 2 * padding))
-    out[..., padding : padding + h, padding : padding + w] = img
-    return out
+    pairs = []
+    for i in range(k):
+        first = max(0, -((i - padding) // stride))  # ceil((padding - i) / stride), at least 0
+        last = min(out, (size - 1 + padding - i) // stride + 1)
+        if last <= first:
+            pairs.append((slice(0, 0), slice(0, 0)))
+            continue
+        start = stride * first + i - padding
+        pairs.append((slice(first, last), slice(start, start + stride * (last - first - 1) + 1, stride)))
+    return tuple(pairs)
 
 
 def _windows(img: FloatArray, k: int, stride: int) -> FloatArray:
@@ -277,6 +288,42 @@ def _col2im(d: FloatArray, shape: tuple[int, int], k: int, stride: int, buffers:
         for j in range(k):
             out[..., i : i + stride * ho : stride, j : j + stride * wo : stride] += d[..., i, j, :, :, :, :]
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _same_offsets(k: int, padding: int, width: int, size: int) -> tuple[tuple[int, int, int, int, int], ...]:
+    """For a "same" convolution at stride 1 (output grid = input grid): ``(i, j, lo, hi, shift)``
+    for each kernel offset in row-major order.
+
+    Images are rows of ``size = H*W`` values, so offset ``(i, j)`` reads, for
+    the outputs ``t`` in ``[lo, hi)``, the input ``t + shift`` with
+    ``shift = (i - p)*W + (j - p)``: one contiguous run per image.  Where the
+    column ``x + j - p`` falls off the left or right edge the run wraps onto the
+    neighbouring row; ``_edges`` lists those entries, which must be zero instead.
+    """
+    out = []
+    for i in range(k):
+        for j in range(k):
+            shift = (i - padding) * width + (j - padding)
+            lo, hi = max(0, -shift), min(size, size - shift)
+            if lo < hi:
+                out.append((i, j, lo, hi, shift))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _edges(k: int, padding: int, width: int) -> tuple[tuple[int, int], ...]:
+    """``(j, x)``: kernel column j and output column x whose input column ``x + j - p`` is off the image."""
+    return tuple((j, x) for j in range(k) for x in range(width) if not 0 <= x + j - padding < width)
+
+
+def _lead(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast of two leading (model) shapes; the common cases without NumPy's general rule."""
+    if a == b or not b:
+        return a
+    if not a:
+        return b
+    return tuple(np.broadcast_shapes(a, b))
 
 
 # --------------------------------------------------------------- Conv2D ---
@@ -325,6 +372,11 @@ class Conv2DLayer:
     def out_features(self) -> int:
         return math.prod(self.out_shape)
 
+    @property
+    def _same(self) -> bool:
+        """Stride 1 and an output grid equal to the input's: im2col and col2im take one run per image."""
+        return self.stride == 1 and self.out_shape[1:] == self.in_shape[1:]
+
     def init(self, rng: np.random.Generator, scheme: str) -> Conv2D:
         """Kernels from the scheme with fan_in = C*k*k and fan_out = O*k*k; zero biases."""
         c, k, o = self.in_shape[0], self.kernel_size, self.out_channels
@@ -349,21 +401,32 @@ class Conv2DLayer:
 
         Row ``(c, i, j)`` and column ``(sample, y, x)`` hold
         ``xpad[sample, c, stride*y + i, stride*x + j]``; ``x`` is `(..., n, C*H*W)`.
-        ``buffers`` (default: new arrays) receives the padded input and the matrix.
+        ``buffers`` (default: new arrays) receives the matrix: one copy per kernel
+        offset of the part of the image it sees; the entries that fall on the
+        padding are never written, so they keep the zeros the buffer was made with.
         """
         buf = _fresh if buffers is None else buffers
         c, h, w = self.in_shape
-        k = self.kernel_size
+        k, s, p = self.kernel_size, self.stride, self.padding
         _, ho, wo = self.out_shape
         lead, n = x.shape[:-2], x.shape[-2]
         rows = c * k * k
-        img = _pad(x.reshape((*lead, n, c, h, w)), self.padding, buf)
-        win = _windows(img, k, self.stride)  # lead + (n, C, H', W', k, k)
-        m = len(lead)
+        img = np.swapaxes(x.reshape((*lead, n, c, h, w)), -4, -3)  # (..., C, n, H, W)
         cols: FloatArray = buf("cols", (*lead, rows + 1, n, ho, wo))
         cols[..., rows, :, :, :] = 1.0
         target = np.reshape(cols[..., :rows, :, :, :], (*lead, c, k, k, n, ho, wo), copy=False)
-        target[...] = win.transpose(*range(m), m + 1, m + 4, m + 5, m, m + 2, m + 3)
+        if self._same:  # one contiguous copy per image and offset; the wrapped edge columns set to zero
+            flat = np.swapaxes(x.reshape((*lead, n, c, h * w)), -3, -2)  # (..., C, n, H*W)
+            runs = np.reshape(target, (*lead, c, k, k, n, ho * wo), copy=False)
+            for i, j, lo, hi, shift in _same_offsets(k, p, w, h * w):
+                runs[..., :, i, j, :, lo:hi] = flat[..., lo + shift : hi + shift]
+            for j, e in _edges(k, p, w):
+                target[..., :, :, j, :, :, e] = 0.0
+            return np.reshape(cols, (*lead, rows + 1, n * ho * wo), copy=False)
+        across = _offsets(w, wo, k, s, p)
+        for i, (out_y, in_y) in enumerate(_offsets(h, ho, k, s, p)):
+            for j, (out_x, in_x) in enumerate(across):
+                target[..., :, i, j, :, out_y, out_x] = img[..., in_y, in_x]
         return np.reshape(cols, (*lead, rows + 1, n * ho * wo), copy=False)
 
     def forward(self, params: Conv2D, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
@@ -379,13 +442,14 @@ class Conv2DLayer:
         wb: FloatArray = buf("wb", (*w.shape[:-4], o, rows + 1))  # [w | b]: the bias rides in the product
         wb[..., :rows] = w.reshape((*w.shape[:-3], rows))
         wb[..., rows] = b
-        lead = np.broadcast_shapes(wb.shape[:-2], cols.shape[:-2])
-        zt = np.matmul(wb, cols, out=buf("zt", (*lead, o, cols.shape[-1])))  # (..., O, n*H'*W')
+        lead = _lead(wb.shape[:-2], cols.shape[:-2])
         n = x.shape[-2]
-        p = zt.shape[-1] // n
-        # (O, n, P) -> (n, O, P): one copy in blocks of P = H'*W' contiguous values
+        p = cols.shape[-1] // n
+        # one product per image, [w | b] `(O, C*k*k + 1)` times its columns `(C*k*k + 1, P)`, P = H'*W',
+        # written straight into z's `(n, O, P)` layout (cheaper than one product and a transposing copy)
+        per_image = np.swapaxes(cols.reshape((*cols.shape[:-1], n, p)), -3, -2)  # (..., n, C*k*k + 1, P)
         z: FloatArray = buf("z", (*lead, n, o * p))
-        np.copyto(z.reshape((*lead, n, o, p)), np.swapaxes(zt.reshape((*lead, o, n, p)), -3, -2))
+        np.matmul(wb[..., None, :, :], per_image, out=z.reshape((*lead, n, o, p)))
         act = self.activation
         a = act.value(z) if buffers is None or isinstance(act, Identity) else act.value(z, buffers("a", z.shape))
         return a, (cols, z, a)
@@ -415,7 +479,7 @@ class Conv2DLayer:
         dzt: FloatArray = buf("dzt", (*lead, o, n * p))
         np.copyto(dzt.reshape((*lead, o, n, p)), np.swapaxes(dz.reshape((*lead, n, o, p)), -3, -2))
         rows = cols.shape[-2] - 1
-        glead = np.broadcast_shapes(lead, cols.shape[:-2])
+        glead = _lead(lead, cols.shape[:-2])
         g = np.matmul(dzt, np.swapaxes(cols, -1, -2), out=buf("g", (*glead, o, rows + 1)))  # (..., O, C*k*k + 1)
         if out is None:
             gw = np.ascontiguousarray(g[..., :rows]).reshape(glead + w.shape[-4:])
@@ -431,15 +495,26 @@ class Conv2DLayer:
         k, pad = self.kernel_size, self.padding
         _, ho, wo = self.out_shape
         wt = np.swapaxes(w.reshape((*w.shape[:-3], rows)), -1, -2)
-        dlead = np.broadcast_shapes(wt.shape[:-2], lead)
+        dlead = _lead(wt.shape[:-2], lead)
         dcols = np.matmul(wt, dzt, out=buf("dcols", (*dlead, rows, n * p)))  # (..., C*k*k, n*P)
-        m = len(dlead)
-        d = dcols.reshape((*dlead, c, k, k, n, ho, wo)).transpose(*range(m), m + 1, m + 2, m + 3, m, m + 4, m + 5)
-        dpad = _col2im(d, (h + 2 * pad, wd + 2 * pad), k, self.stride, buf)  # (..., n, C, H + 2p, W + 2p)
-        if pad == 0:
-            return grads, dpad.reshape((*dlead, n, c * h * wd))
+        # col2im: add each kernel offset's gradients onto the pixels it saw (the
+        # adjoint of im2col), offset after offset in row-major order
+        d = dcols.reshape((*dlead, c, k, k, n, ho, wo))
         dx: FloatArray = buf("dx", (*dlead, n, c * h * wd))
-        np.copyto(dx.reshape((*dlead, n, c, h, wd)), dpad[..., pad : pad + h, pad : pad + wd])
+        dx.fill(0.0)
+        if self._same:  # one contiguous add per image and offset, after zeroing what would wrap
+            flat = np.swapaxes(dx.reshape((*dlead, n, c, h * wd)), -3, -2)  # (..., C, n, H*W)
+            runs = dcols.reshape((*dlead, c, k, k, n, ho * wo))
+            for j, e in _edges(k, pad, wd):
+                d[..., :, :, j, :, :, e] = 0.0  # adding +0.0 leaves every sum unchanged
+            for i, j, lo, hi, shift in _same_offsets(k, pad, wd, h * wd):
+                flat[..., lo + shift : hi + shift] += runs[..., :, i, j, :, lo:hi]
+            return grads, dx
+        dimg = np.swapaxes(dx.reshape((*dlead, n, c, h, wd)), -4, -3)  # (..., C, n, H, W)
+        across = _offsets(wd, wo, k, self.stride, pad)
+        for i, (out_y, in_y) in enumerate(_offsets(h, ho, k, self.stride, pad)):
+            for j, (out_x, in_x) in enumerate(across):
+                dimg[..., in_y, in_x] += d[..., :, i, j, :, out_y, out_x]
         return grads, dx
 
     def check_params(self, params: object, where: str) -> None:

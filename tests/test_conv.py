@@ -67,6 +67,7 @@ IMAGE_LAYERS: dict[str, Callable[[fnn.Activation], fnn.ImageLayer]] = {
     "conv_k2_s1_p0": lambda act: fnn.Conv2DLayer(IN_SHAPE, 2, 2, activation=act),
     "conv_k1_s1_p0": lambda act: fnn.Conv2DLayer(IN_SHAPE, 4, 1, activation=act),
     "conv_k5_s3_p2": lambda act: fnn.Conv2DLayer(IN_SHAPE, 2, 5, stride=3, padding=2, activation=act),
+    "conv_k5_s1_p2": lambda act: fnn.Conv2DLayer(IN_SHAPE, 2, 5, padding=2, activation=act),  # "same": runs per image
     "maxpool_k2": lambda act: fnn.MaxPool2DLayer(IN_SHAPE, 2),
     "maxpool_k2_s1": lambda act: fnn.MaxPool2DLayer(IN_SHAPE, 2, stride=1),
     "maxpool_k3_s2": lambda act: fnn.MaxPool2DLayer(IN_SHAPE, 3, stride=2),
@@ -739,5 +740,7 @@ def test_bench_conv_measures_both_allocators(tmp_path: Path) -> None:
             figures["matmuls_s"] > 0
             and figures["relu"]["ratio"] > 0
             and figures["identity"]["conv_forward_backward_s"] > 0
+            and figures["relu"]["reusing_ratio"] > 0
+            and figures["identity"]["reusing_buffers_s"] > 0
         )
     assert result["target_ratio_max"] == 2.0
