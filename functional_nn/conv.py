@@ -502,20 +502,51 @@ class Conv2DLayer:
         d = dcols.reshape((*dlead, c, k, k, n, ho, wo))
         dx: FloatArray = buf("dx", (*dlead, n, c * h * wd))
         dx.fill(0.0)
-        if self._same:  # one contiguous add per image and offset, after zeroing what would wrap
-            flat = np.swapaxes(dx.reshape((*dlead, n, c, h * wd)), -3, -2)  # (..., C, n, H*W)
-            runs = dcols.reshape((*dlead, c, k, k, n, ho * wo))
-            for j, e in _edges(k, pad, wd):
-                d[..., :, :, j, :, :, e] = 0.0  # adding +0.0 leaves every sum unchanged
-            for i, j, lo, hi, shift in _same_offsets(k, pad, wd, h * wd):
-                flat[..., lo + shift : hi + shift] += runs[..., :, i, j, :, lo:hi]
-            return grads, dx
+        if self._same:
+            return grads, self._col2im_same(d, dx, buf)
         dimg = np.swapaxes(dx.reshape((*dlead, n, c, h, wd)), -4, -3)  # (..., C, n, H, W)
         across = _offsets(wd, wo, k, self.stride, pad)
         for i, (out_y, in_y) in enumerate(_offsets(h, ho, k, self.stride, pad)):
             for j, (out_x, in_x) in enumerate(across):
                 dimg[..., in_y, in_x] += d[..., :, i, j, :, out_y, out_x]
         return grads, dx
+
+    def _col2im_same(self, d: FloatArray, dx: FloatArray, buffers: Buffers) -> FloatArray:
+        """col2im of a "same" convolution at stride 1 into ``dx`` (zeros): one contiguous add per offset.
+
+        ``d`` `(..., C, k, k, n, H, W)` (overwritten) holds the gradient of every
+        im2col entry.  Per channel, all images are one run of n*H*W values, so
+        offset ``(i, j)`` adds ``d[c, i, j]`` shifted by ``(i - p)*W + (j - p)``
+        in one step.  The entries whose pixel is off the image (rows above or
+        below, columns left or right) would land on a neighbouring row or image,
+        so they are set to zero first: adding +0.0 leaves every sum unchanged (a
+        sum that starts at +0.0 is never -0.0), so each pixel gets exactly the
+        additions of the plain scatter, in the same order.
+        """
+        c, h, w = self.in_shape
+        k, pad = self.kernel_size, self.padding
+        n = d.shape[-3]
+        lead = d.shape[:-6]
+        for i in range(k):
+            below = range(max(0, pad - i), min(h, h + pad - i))  # the rows whose pixel is on the image
+            if below.start > 0:
+                d[..., :, i, :, :, : below.start, :] = 0.0
+            if below.stop < h:
+                d[..., :, i, :, :, below.stop :, :] = 0.0
+        for j, e in _edges(k, pad, w):
+            d[..., :, :, j, :, :, e] = 0.0
+        size = n * h * w
+        runs = d.reshape((*lead, c, k, k, size))
+        # per channel, the images one after the other: dx itself for one channel
+        acc: FloatArray = dx.reshape((*lead, 1, size)) if c == 1 else buffers("col2im", (*lead, c, size))
+        if c > 1:
+            acc.fill(0.0)
+        for i, j, _, _, shift in _same_offsets(k, pad, w, h * w):
+            lo, hi = max(0, -shift), min(size, size - shift)
+            acc[..., lo + shift : hi + shift] += runs[..., :, i, j, lo:hi]
+        if c > 1:
+            np.copyto(np.swapaxes(dx.reshape((*lead, n, c, h * w)), -3, -2), acc.reshape((*lead, c, n, h * w)))
+        return dx
 
     def check_params(self, params: object, where: str) -> None:
         _check_layer_params(params, where, Conv2D)

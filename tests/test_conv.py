@@ -153,6 +153,52 @@ def test_conv_forward_equals_the_definition(kind: str) -> None:
     assert np.array_equal(a, a_cached)
 
 
+def naive_conv_input_grad(
+    dz: FloatArray, w: FloatArray, in_shape: tuple[int, int, int], stride: int, padding: int
+) -> FloatArray:
+    """Reference dL/dx of a convolution: each output's gradient times its kernel, added onto its window."""
+    n = dz.shape[0]
+    c, h, wd = in_shape
+    o, _, k, _ = w.shape
+    ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
+    d = dz.reshape(n, o, ho, wo)
+    out = np.zeros((n, c, h + 2 * padding, wd + 2 * padding))
+    for s in range(n):
+        for f in range(o):
+            for y in range(ho):
+                for xx in range(wo):
+                    out[s, :, stride * y : stride * y + k, stride * xx : stride * xx + k] += w[f] * d[s, f, y, xx]
+    return out[:, :, padding : padding + h, padding : padding + wd].reshape(n, -1)
+
+
+@pytest.mark.parametrize(
+    ("in_shape", "kernel", "stride", "padding"),
+    [
+        ((1, 8, 8), 3, 1, 1),  # "same", one channel: one run over all the images per offset
+        ((3, 5, 6), 5, 1, 2),  # "same", several channels, two columns off each edge
+        ((2, 4, 3), 1, 1, 0),
+        ((1, 2, 2), 3, 1, 1),  # kernel larger than the image
+        ((2, 5, 6), 3, 2, 1),
+        ((1, 6, 5), 3, 1, 2),  # padded, not "same"
+    ],
+)
+@pytest.mark.parametrize("models", [(), (2,)])
+def test_conv_input_gradient_equals_the_definition(
+    in_shape: tuple[int, int, int], kernel: int, stride: int, padding: int, models: tuple[int, ...]
+) -> None:
+    layer = fnn.Conv2DLayer(in_shape, 3, kernel, stride=stride, padding=padding)
+    rng = np.random.default_rng(0)
+    params = fnn.Conv2D(w=rng.standard_normal((*models, *layer.init(rng, "he").w.shape)), b=np.zeros((*models, 3)))
+    x = rng.standard_normal((4, layer.in_features))
+    _, cache = layer.forward(params, x)
+    dz = rng.standard_normal((*models, 4, layer.out_features))
+    _, dx = layer.backward(params, cache, dz)
+    assert dx is not None
+    for m in np.ndindex(models):
+        expected = naive_conv_input_grad(dz[m], params.w[m], in_shape, stride, padding)
+        np.testing.assert_allclose(dx[m], expected, rtol=1e-12, atol=1e-12)
+
+
 def test_conv_out_shape() -> None:
     assert fnn.Conv2DLayer((3, 16, 16), 8, 3, padding=1).out_shape == (8, 16, 16)
     assert fnn.Conv2DLayer((3, 16, 16), 8, 3).out_shape == (8, 14, 14)
