@@ -619,6 +619,18 @@ class _Pool2DLayer:
     def _scatter(self, d: FloatArray, buffers: Buffers) -> FloatArray:
         """`(..., n, C, H', W', k, k)` window gradients -> `(..., n, C*H*W)`."""
         lead_n = d.shape[:-5]
+        if self.step == self.pool_size:
+            # disjoint windows: each pixel is in one window at most, so the scatter-add
+            # is ``0.0 + d`` (what col2im would add) written through a blocked view
+            k = self.pool_size
+            c, h, w = self.in_shape
+            _, ho, wo = self.out_shape
+            dx: FloatArray = buffers("col2im", (*lead_n, c, h, w))
+            if ho * k < h or wo * k < w:
+                dx.fill(0.0)  # the pixels no window covers
+            blocks = np.reshape(dx[..., : ho * k, : wo * k], (*lead_n, c, ho, k, wo, k), copy=False)
+            np.add(np.swapaxes(d, -3, -2), 0.0, out=blocks)
+            return dx.reshape((*lead_n, self.in_features))
         m = len(lead_n) - 1
         moved = d.transpose(*range(m), m + 4, m + 5, m, m + 1, m + 2, m + 3)  # (..., k, k, n, C, H', W')
         _, h, w = self.in_shape
