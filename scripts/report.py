@@ -440,7 +440,7 @@ def _scatter(ax: Any, x: FloatArray, labels: FloatArray) -> None:
     flat = labels.reshape(-1)
     for cls, colour in enumerate(CLASS_COLOURS):
         pick = flat == cls
-        ax.scatter(x[pick, 0], x[pick, 1], c=colour, s=22, edgecolors="k", linewidths=0.5, label=f"class {cls}")
+        ax.scatter(x[pick, 0], x[pick, 1], c=colour, s=26, edgecolors="k", linewidths=0.7, label=f"class {cls}")
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
     ax.set_aspect("equal")
@@ -455,7 +455,7 @@ def save_boundaries(
     fig, axes = plt.subplots(rows, cols, figsize=_boundary_inches(len(panels)), squeeze=False, constrained_layout=True)
     image = None
     for ax, (label, grid) in zip(axes.ravel(), panels, strict=False):
-        image = ax.imshow(grid, origin="lower", extent=(0, 1, 0, 1), vmin=0.0, vmax=1.0, cmap="RdBu", alpha=0.75)
+        image = ax.imshow(grid, origin="lower", extent=(0, 1, 0, 1), vmin=0.0, vmax=1.0, cmap="RdBu", alpha=0.45)
         if grid.min() < 0.5 < grid.max():
             axis = np.linspace(0.0, 1.0, grid.shape[0])
             ax.contour(axis, axis, grid, levels=[0.5], colors="k", linewidths=1.0)
