@@ -610,6 +610,16 @@ class _Pool2DLayer:
     def _images(self, x: FloatArray) -> FloatArray:
         return x.reshape(x.shape[:-1] + self.in_shape)
 
+    def _offset_views(self, x: FloatArray) -> list[FloatArray]:
+        """For each window offset ``(i, j)`` in row-major order, the view `(..., n, C, H', W')` of the
+        pixels at that offset in every window (so an elementwise fold over them pools every window)."""
+        img = self._images(x)
+        k, s = self.pool_size, self.step
+        _, ho, wo = self.out_shape
+        return [
+            img[..., i : i + s * (ho - 1) + 1 : s, j : j + s * (wo - 1) + 1 : s] for i in range(k) for j in range(k)
+        ]
+
     def _pooled(self, x: FloatArray, buffers: Buffers) -> tuple[FloatArray, FloatArray]:
         """``(windows, out)``: the windows of ``x`` and a buffer `(..., n, C, H', W')` for their pooled values."""
         win = _windows(self._images(x), self.pool_size, self.step)
@@ -653,7 +663,13 @@ class MaxPool2DLayer(_Pool2DLayer):
     def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`; written into ``buffers`` if given."""
         win, pooled = self._pooled(x, _fresh if buffers is None else buffers)
-        np.max(win, axis=(-2, -1), out=pooled)
+        del win
+        # the maximum folded over the window offsets: max is exact, and the fold runs over
+        # (i, j) in the order of np.max's reduction, so the bits are those of np.max(win)
+        views = self._offset_views(x)
+        np.copyto(pooled, views[0])
+        for view in views[1:]:
+            np.maximum(pooled, view, out=pooled)
         z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
@@ -690,8 +706,26 @@ class AvgPool2DLayer(_Pool2DLayer):
 
     def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`; written into ``buffers`` if given."""
-        win, pooled = self._pooled(x, _fresh if buffers is None else buffers)
-        np.mean(win, axis=(-2, -1), out=pooled)
+        buf = _fresh if buffers is None else buffers
+        win, pooled = self._pooled(x, buf)
+        k = self.pool_size
+        if k >= 8 or k == self.in_shape[2]:
+            # np.mean sums a run of 8 or more values pairwise, and windows as wide as the
+            # image are one run: reduce as np.mean does (its inner loop is long then anyway)
+            np.mean(win, axis=(-2, -1), out=pooled)
+        else:
+            # np.mean's sum, reproduced bit for bit with an elementwise fold over the window
+            # offsets: each row of the window summed left to right, then the row sums top to bottom
+            views = self._offset_views(x)
+            row: FloatArray = buf("row_sum", pooled.shape)
+            for i in range(k):
+                target = pooled if i == 0 else row
+                np.copyto(target, views[i * k])
+                for view in views[i * k + 1 : (i + 1) * k]:
+                    np.add(target, view, out=target)
+                if i > 0:
+                    np.add(pooled, row, out=pooled)
+            np.divide(pooled, k * k, out=pooled)
         z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 

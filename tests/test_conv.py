@@ -222,6 +222,28 @@ def test_pool_forward_equals_the_definition(kind: str) -> None:
     np.testing.assert_allclose(a, expected, rtol=1e-14)
 
 
+@pytest.mark.parametrize(
+    ("in_shape", "pool", "stride"),
+    [((2, 5, 6), 2, None), ((2, 7, 7), 3, None), ((2, 6, 6), 2, 1), ((2, 7, 7), 3, 2), ((3, 9, 9), 9, None)],
+)
+def test_pool_forward_has_the_bits_of_numpy_reductions(
+    in_shape: tuple[int, int, int], pool: int, stride: int | None
+) -> None:
+    """The offset-by-offset folds give exactly np.max / np.mean over the windows (ties, signed zeros)."""
+    rng = np.random.default_rng(0)
+    n = 5
+    ties = rng.integers(-2, 3, (n, int(np.prod(in_shape)))) * np.array([1.0, -1.0])[rng.integers(0, 2, (n, 1))]
+    wide = rng.standard_normal((n, int(np.prod(in_shape)))) * 10.0 ** rng.integers(-3, 4, (n, int(np.prod(in_shape))))
+    for cls, reduce in ((fnn.MaxPool2DLayer, np.max), (fnn.AvgPool2DLayer, np.mean)):
+        layer = cls(in_shape, pool, stride=stride)
+        for x in (ties, np.where(ties == 0, -0.0, ties), wide):
+            windows = np.lib.stride_tricks.sliding_window_view(x.reshape(n, *in_shape), (pool, pool), axis=(-2, -1))
+            step = layer.step
+            expected = reduce(windows[..., ::step, ::step, :, :], axis=(-2, -1)).reshape(n, -1)
+            a, _ = layer.forward(layer.init(rng, "normal"), x)
+            assert np.array_equal(a, expected) and np.array_equal(np.signbit(a), np.signbit(expected))
+
+
 def test_im2col_matrix_layout() -> None:
     layer = fnn.Conv2DLayer((1, 3, 3), 1, 2)
     x = np.arange(2 * 9, dtype=np.float64).reshape(2, 9)
