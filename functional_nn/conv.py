@@ -680,18 +680,55 @@ class MaxPool2DLayer(_Pool2DLayer):
         if not input_grad:
             return params, None
         buf = _fresh if buffers is None else buffers
-        x = cache[0]
+        x, z = cache[0], cache[1]
         k = self.pool_size
+        dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
+        z5 = z.reshape(z.shape[:-1] + self.out_shape)
+        if self.step == k and not np.isnan(z5).any():
+            return params, self._first_max_scatter(x, z5, dz5, buf)
         win = _windows(self._images(x), k, self.step)
         flat: FloatArray = buf("window", (*win.shape[:-2], k * k))  # (..., n, C, H', W', k*k)
         np.copyto(flat.reshape(win.shape), win)
-        dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
         index = np.argmax(flat, axis=-1, out=buf("argmax", flat.shape[:-1], np.intp))
         first = np.broadcast_to(index, dz5.shape)  # x may be shared by the models
         d: FloatArray = buf("put", (*dz5.shape, k * k))
         d.fill(0.0)
         np.put_along_axis(d, first[..., None], dz5[..., None], axis=-1)
         return params, self._scatter(d.reshape((*d.shape[:-1], k, k)), buf)
+
+    def _first_max_scatter(self, x: FloatArray, z5: FloatArray, dz5: FloatArray, buffers: Buffers) -> FloatArray:
+        """dL/dx for disjoint windows without NaN: ``0.0 + dz`` at each window's first maximum, else zero.
+
+        The argmax of the general path, found offset by offset in row-major order
+        (``x == max`` and not yet taken), writing straight into dL/dx through a
+        blocked view: the same bits, in a few elementwise passes.
+        """
+        k = self.pool_size
+        c, h, w = self.in_shape
+        _, ho, wo = self.out_shape
+        lead_n = dz5.shape[:-3]
+        share = np.add(dz5, 0.0, out=buffers("share", dz5.shape))  # 0.0 + dz, as the scatter-add has it
+        dx: FloatArray = buffers("col2im", (*lead_n, c, h, w))
+        if ho * k < h or wo * k < w:
+            dx.fill(0.0)  # the pixels no window covers; the others are all written below
+        blocks = np.reshape(dx[..., : ho * k, : wo * k], (*lead_n, c, ho, k, wo, k), copy=False)
+        hit = buffers("hit", dz5.shape, np.bool_)
+        taken = buffers("taken", dz5.shape, np.bool_)
+        views = self._offset_views(x)
+        for o, view in enumerate(views):
+            np.equal(view, z5, out=hit)
+            if o > 0:
+                np.greater(hit, taken, out=hit)  # a maximum not preceded by one in its window
+            if o == 0:
+                np.copyto(taken, hit)
+            elif o + 1 < len(views):
+                np.logical_or(taken, hit, out=taken)
+            # share where hit, else +0.0, without a branch per pixel: share * hit is share or
+            # +-0.0, and adding +0.0 turns -0.0 into +0.0 and leaves every other value as it is
+            pixels = blocks[..., :, o // k, :, o % k]
+            np.multiply(share, hit, out=pixels)
+            np.add(pixels, 0.0, out=pixels)
+        return dx.reshape((*lead_n, self.in_features))
 
 
 @attrs.frozen
