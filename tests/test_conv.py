@@ -266,6 +266,23 @@ def test_maxpool_sends_the_gradient_to_the_first_maximum_of_a_tie() -> None:
     assert dx.tolist() == [[0.0, 2.0, 0.0, 0.0]]
 
 
+@pytest.mark.parametrize("stride", [None, 1])  # disjoint windows (offset by offset) and overlapping (argmax)
+def test_maxpool_gradient_goes_to_the_first_maximum_or_the_first_nan(stride: int | None) -> None:
+    layer = fnn.MaxPool2DLayer((1, 2, 4), 2, stride=stride)
+    params = layer.init(np.random.default_rng(0), "normal")
+    x = np.array([[1.0, 5.0, 0.0, -0.0, 5.0, 2.0, -0.0, 0.0], [1.0, np.nan, 7.0, 7.0, np.nan, 2.0, 7.0, 7.0]])
+    a, cache = layer.forward(params, x)
+    dz = np.arange(1.0, 1.0 + a.size).reshape(a.shape)
+    _, dx = layer.backward(params, cache, dz)
+    assert dx is not None
+    if (
+        stride is None
+    ):  # windows [[1, 5], [5, 2]] and [[0, -0], [-0, 0]]; then [[1, nan], [nan, 2]] and [[7, 7], [7, 7]]
+        assert np.array_equal(dx, [[0.0, 1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    else:  # three overlapping windows per sample; the first two share their maximum 5
+        assert np.array_equal(dx[0], [0.0, 1.0 + 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
 def test_overlapping_pool_windows_add_their_gradients() -> None:
     layer = fnn.AvgPool2DLayer((1, 1, 3), 1, stride=1)
     assert layer.out_shape == (1, 1, 3)
