@@ -565,6 +565,17 @@ class Conv2DLayer:
 # --------------------------------------------------------------- pooling ---
 
 
+_FOLD_MAX = 8
+"""Pooling folds elementwise over the k*k window offsets only for k below this: a reduction
+over the window axes has inner loops of k values, slow for small k, while a fold costs one
+NumPy call per offset, slow for large k (a global 16 x 16 pooling has 256 offsets).  From 8
+on, np.mean also sums a row pairwise, which the fold would not reproduce."""
+
+_FOLD_MAX_BACKWARD = 5
+"""The same bound for max pooling's backward, whose fold takes four calls per offset
+(k = 2..4: 2-3 times faster than the argmax path; about even at 6, slower at 8)."""
+
+
 @attrs.frozen
 class _Pool2DLayer:
     """Shared shape logic of the pooling layers (no params; identity activation)."""
@@ -663,13 +674,15 @@ class MaxPool2DLayer(_Pool2DLayer):
     def forward(self, params: NoParams, x: FloatArray, *, buffers: Buffers | None = None) -> tuple[FloatArray, Cache]:
         """``(a, (x, z, a))`` with ``a = z`` `(..., n, C*H'*W')`; written into ``buffers`` if given."""
         win, pooled = self._pooled(x, _fresh if buffers is None else buffers)
-        del win
-        # the maximum folded over the window offsets: max is exact, and the fold runs over
-        # (i, j) in the order of np.max's reduction, so the bits are those of np.max(win)
-        views = self._offset_views(x)
-        np.copyto(pooled, views[0])
-        for view in views[1:]:
-            np.maximum(pooled, view, out=pooled)
+        if self.pool_size >= _FOLD_MAX:
+            np.max(win, axis=(-2, -1), out=pooled)
+        else:
+            # the maximum folded over the window offsets: max is exact, and the fold runs over
+            # (i, j) in the order of np.max's reduction, so the bits are those of np.max(win)
+            views = self._offset_views(x)
+            np.copyto(pooled, views[0])
+            for view in views[1:]:
+                np.maximum(pooled, view, out=pooled)
         z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, (x, z, z)
 
@@ -684,7 +697,7 @@ class MaxPool2DLayer(_Pool2DLayer):
         k = self.pool_size
         dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
         z5 = z.reshape(z.shape[:-1] + self.out_shape)
-        if self.step == k and not np.isnan(z5).any():
+        if self.step == k and k < _FOLD_MAX_BACKWARD and not np.isnan(z5).any():
             return params, self._first_max_scatter(x, z5, dz5, buf)
         win = _windows(self._images(x), k, self.step)
         flat: FloatArray = buf("window", (*win.shape[:-2], k * k))  # (..., n, C, H', W', k*k)
@@ -746,7 +759,7 @@ class AvgPool2DLayer(_Pool2DLayer):
         buf = _fresh if buffers is None else buffers
         win, pooled = self._pooled(x, buf)
         k = self.pool_size
-        if k >= 8 or k == self.in_shape[2]:
+        if k >= _FOLD_MAX or k == self.in_shape[2]:
             # np.mean sums a run of 8 or more values pairwise, and windows as wide as the
             # image are one run: reduce as np.mean does (its inner loop is long then anyway)
             np.mean(win, axis=(-2, -1), out=pooled)
