@@ -790,6 +790,20 @@ class AvgPool2DLayer(_Pool2DLayer):
         k = self.pool_size
         dz5 = dz.reshape(dz.shape[:-1] + self.out_shape)
         share = np.multiply(dz5, 1.0 / (k * k), out=buf("share", dz5.shape))
+        if self.step == k and k < _FOLD_MAX_BACKWARD:
+            # disjoint windows: every pixel of a window gets 0.0 + share (what the scatter-add
+            # gives), written offset by offset through a blocked view of dL/dx
+            c, h, w = self.in_shape
+            _, ho, wo = self.out_shape
+            lead_n = dz5.shape[:-3]
+            dx: FloatArray = buf("col2im", (*lead_n, c, h, w))
+            if ho * k < h or wo * k < w:
+                dx.fill(0.0)  # the pixels no window covers
+            blocks = np.reshape(dx[..., : ho * k, : wo * k], (*lead_n, c, ho, k, wo, k), copy=False)
+            for i in range(k):
+                for j in range(k):
+                    np.add(share, 0.0, out=blocks[..., :, i, :, j])
+            return params, dx.reshape((*lead_n, self.in_features))
         d = np.broadcast_to(share[..., None, None], (*share.shape, k, k))
         return params, self._scatter(d, buf)
 
