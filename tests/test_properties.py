@@ -83,8 +83,8 @@ def test_dataset(x: Any, y: Any) -> None:
 @given(sizes=st.one_of(st.lists(st.one_of(st.integers(-2, 6), SCALARS), max_size=5), SCALARS), hidden=st.one_of(st.sampled_from(tuple(fnn.ACTIVATIONS)), SCALARS))
 def test_mlp_and_init(sizes: Any, hidden: Any) -> None:
     net = outcome(lambda: fnn.mlp(sizes, hidden=hidden))
-    if net is not None:
-        params = fnn.init(net, seed=1)
+    if net is not None and sum(layer.in_features * layer.out_features for layer in net.layers) <= 10**5:
+        params = fnn.init(net, seed=1)  # (a valid but huge network is not allocated here)
         assert _all_finite(params)
 
 
