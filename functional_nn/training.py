@@ -655,6 +655,11 @@ per-operation and per-chunk Python overhead (measured best between 0.5 and 2 MB
 for the lab's network on a 2-core machine, scripts/bench.py)."""
 
 
+_MIN_CHUNK_BYTES = 192 * 1024
+"""Below this much activation memory per thread, a second thread costs more
+(Python overhead per chunk and epoch) than it saves."""
+
+
 def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
     """Split a stack of models into contiguous chunks for the worker threads."""
     if not p.models or workers == 1:
@@ -663,9 +668,11 @@ def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
     n = p.x.shape[0] if p.config.batch_size is None else min(p.config.batch_size, p.x.shape[0])
     width = max(max(layer.in_features, layer.out_features) for layer in p.net.layers)
     per_model = max(n * width * 8, 1)
-    size = max(1, _CHUNK_BYTES // per_model)
-    count = max(workers, -(-m // size)) if m >= 2 * workers else 1
-    count = min(count, m)
+    total = m * per_model
+    count = -(-total // _CHUNK_BYTES)  # chunks of about _CHUNK_BYTES
+    if total >= workers * _MIN_CHUNK_BYTES:
+        count = max(count, workers)  # enough work to keep every core busy
+    count = max(1, min(count, m))
     bounds = np.linspace(0, m, count + 1).round().astype(int)
     return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
