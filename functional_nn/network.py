@@ -333,12 +333,10 @@ def _value_and_grad_into(
     Image layers (``supports_workspace``) get ``buffers=ws.buffers(i)``; a Conv2D layer
     writes its grads into ``ws.grads[i]``, pooling and flatten have none.
     """
-    from functional_nn.conv import Conv2DLayer
-
     n = x.shape[-2]
     caches: list[Cache] = []
     a = x
-    for i, (layer, p) in enumerate(zip(layers, params, strict=True)):
+    for i, (layer, p) in enumerate(zip(layers, params)):
         if isinstance(layer, DenseLayer):
             width = layer.out_features
             a, cache = layer.forward(p, a, out=(ws.get(i, "z", n, width), ws.get(i, "a", n, width)))
@@ -355,12 +353,14 @@ def _value_and_grad_into(
         if isinstance(layer, DenseLayer):
             dx_buf = ws.get(i, "dx", n, layer.in_features) if i > 0 else None
             _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g.w, g.b, dx_buf))
-        elif isinstance(layer, Conv2DLayer):
-            conv_params: Any = params[i]
-            _, dx = layer.backward(conv_params, caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b))
         else:
+            from functional_nn.conv import Conv2DLayer  # (imported here: conv imports this module)
+
             image = layer
-            _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
+            if isinstance(layer, Conv2DLayer):
+                _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b))
+            else:
+                _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
         if dx is not None:
             prev = layers[i - 1].activation
             if isinstance(prev, Identity):
