@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import ARRAY_EQ, FloatArray, buffers_record, real_array, to_array, trusted
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity
 
 __all__ = ["Dense", "DenseLayer", "Layer", "LayerParams", "Cache", "INITIALIZERS"]
@@ -174,12 +174,13 @@ class DenseLayer:
         dz: FloatArray,
         *,
         input_grad: bool = True,
-        out: tuple[FloatArray, FloatArray, FloatArray | None] | None = None,
+        out: tuple[Dense, FloatArray | None] | None = None,
     ) -> tuple[Dense, FloatArray | None]:
-        """``(grads, dL/dx)``; with ``out=(gw, gb, dx)`` buffers the results are written there."""
+        """``(grads, dL/dx)``; with ``out=(grads, dx)`` (a record of writable gradient
+        buffers and a dL/dx buffer) the results are written there and ``grads`` is returned."""
         x = cache[0]
         ones = _ones(dz.shape[-2])
-        gw_out, gb_out, dx_out = out if out is not None else (None, None, None)
+        gw_out, gb_out, dx_out = (out[0].w, out[0].b, out[1]) if out is not None else (None, None, None)
         if dz.ndim == 2 and x.ndim == 2:
             gw, gb = np.dot(x.T, dz, out=gw_out), np.dot(ones, dz, out=gb_out)
             dx = np.dot(dz, params.w.T, out=dx_out) if input_grad else None
@@ -187,7 +188,7 @@ class DenseLayer:
             gw, gb = np.matmul(x.mT, dz, out=gw_out), np.matmul(ones, dz, out=gb_out)
             dx = np.matmul(dz, params.w.mT, out=dx_out) if input_grad else None
         if out is not None:  # the caller's buffers: left writable
-            return buffers_record(Dense, w=gw, b=gb), dx
+            return out[0], dx
         return trusted(Dense, w=gw, b=gb), dx
 
     def check_params(self, params: object, where: str) -> None:

@@ -283,6 +283,7 @@ class _Workspace:
         self.models = models
         self.grads = grads
         self._buffers: dict[tuple[int, str, int], FloatArray] = {}
+        self._dense: dict[int, list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]] = {}
         self._arrays: dict[tuple[int, str, tuple[int, ...], type], np.ndarray[Any, Any]] = {}
         self._sources: dict[int, Buffers] = {}
 
@@ -292,6 +293,22 @@ class _Workspace:
         if buf is None:
             buf = self._buffers[key] = np.empty(self.models + (n, width))
         return buf
+
+    def dense(self, layers: tuple[Layer, ...], n: int) -> list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]:
+        """Per layer, for a batch of n: the ``(z, a, dL/dx, dL/dz of the layer before)`` buffers
+        of its Dense step (None where the layer is not Dense or has no input gradient)."""
+        plan = self._dense.get(n)
+        if plan is None:
+            plan = []
+            for i, layer in enumerate(layers):
+                if isinstance(layer, DenseLayer):
+                    w = layer.out_features
+                    inner = (self.get(i, "dx", n, layer.in_features), self.get(i - 1, "dz", n, layer.in_features)) if i else (None, None)
+                    plan.append((self.get(i, "z", n, w), self.get(i, "a", n, w), *inner))
+                else:
+                    plan.append((np.empty(0), np.empty(0), None, None))
+            self._dense[n] = plan
+        return plan
 
     def buffers(self, layer: int) -> Buffers:
         """The ``conv.Buffers`` source of layer ``layer``: one array per role, shape and dtype."""
@@ -334,12 +351,12 @@ def _value_and_grad_into(
     writes its grads into ``ws.grads[i]``, pooling and flatten have none.
     """
     n = x.shape[-2]
+    plan = ws.dense(layers, n)
     caches: list[Cache] = []
     a = x
     for i, (layer, p) in enumerate(zip(layers, params)):
         if isinstance(layer, DenseLayer):
-            width = layer.out_features
-            a, cache = layer.forward(p, a, out=(ws.get(i, "z", n, width), ws.get(i, "a", n, width)))
+            a, cache = layer.forward(p, a, out=plan[i][:2])
         else:
             image: Any = layer  # a conv layer kind (supports_workspace checked it); its params are not Dense
             a, cache = image.forward(p, a, buffers=ws.buffers(i))
@@ -351,8 +368,7 @@ def _value_and_grad_into(
         g: Any = ws.grads[i]
         dx: FloatArray | None
         if isinstance(layer, DenseLayer):
-            dx_buf = ws.get(i, "dx", n, layer.in_features) if i > 0 else None
-            _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g.w, g.b, dx_buf))
+            _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g, plan[i][2]))
         else:
             from functional_nn.conv import Conv2DLayer  # (imported here: conv imports this module)
 
@@ -367,7 +383,8 @@ def _value_and_grad_into(
                 dz = dx
             else:
                 _, zp, ap = caches[i - 1]
-                dz = prev.derivative(zp, ap, ws.get(i - 1, "dz", n, layer.in_features))
+                dz_buf = plan[i][3]
+                dz = prev.derivative(zp, ap, dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features))
                 dz *= dx
     return value, a
 
