@@ -1,8 +1,8 @@
 """Private helpers for immutable records of read-only float64 arrays.
 
-    readonly(a) -> FloatArray        # float64 read-only *view*; the caller's array stays writable
-    attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)   # a read-only array field
-    trusted(cls, **fields) -> cls    # build a record from arrays the library just computed
+readonly(a) -> FloatArray        # float64 read-only *view*; the caller's array stays writable
+attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)   # a read-only array field
+trusted(cls, **fields) -> cls    # build a record from arrays the library just computed
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def to_array(value: npt.ArrayLike) -> FloatArray:
     return view
 
 
-def real_array(instance: object, attribute: "attrs.Attribute[Any]", value: FloatArray) -> None:
+def real_array(instance: object, attribute: attrs.Attribute[Any], value: FloatArray) -> None:
     """Validator of array fields: the value must be an array of real numbers."""
     if value.dtype != np.float64:
         raise TypeError(f"{attribute.name} must be an array of real numbers, got dtype {value.dtype}")

@@ -70,13 +70,14 @@ def positive_array(name: str, value: object) -> float | FloatArray:
         arr = np.asarray(value)
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
             raise TypeError(
-                f"{name} must be a positive number or a non-empty 1-D array of them (one per model), "
-                f"got {show(value)}"
+                f"{name} must be a positive number or a non-empty 1-D array of them (one per model), got {show(value)}"
             )
         if not np.all(np.isfinite(arr)) or not np.all(arr > 0):
             raise ValueError(f"{name} must hold finite values > 0, got {show(value)}")
         return readonly(arr)
-    raise TypeError(f"{name} must be a positive number or a 1-D array of them, got {show(value)} ({type(value).__name__})")
+    raise TypeError(
+        f"{name} must be a positive number or a 1-D array of them, got {show(value)} ({type(value).__name__})"
+    )
 
 
 def finite_array(name: str, value: npt.ArrayLike, *, ndim_min: int = 1) -> FloatArray:

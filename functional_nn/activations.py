@@ -30,13 +30,13 @@ from functional_nn import _validate
 from functional_nn._records import FloatArray
 
 __all__ = [
+    "ACTIVATIONS",
     "Activation",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
     "Sigmoid",
     "Tanh",
-    "ReLU",
-    "LeakyReLU",
-    "Identity",
-    "ACTIVATIONS",
     "get_activation",
     "sigmoid",
 ]
@@ -121,7 +121,7 @@ class ReLU:
         return np.greater(z, 0.0, out=out, casting="unsafe")
 
 
-def _check_alpha(instance: "LeakyReLU", attribute: "attrs.Attribute[float]", value: float) -> None:
+def _check_alpha(instance: LeakyReLU, attribute: attrs.Attribute[float], value: float) -> None:
     del instance, attribute
     _validate.in_range("alpha", value, 0.0, 1.0)
 
@@ -190,4 +190,6 @@ def get_activation(activation: str | Activation, *, argument: str = "activation"
         return ACTIVATIONS[_validate.choice(argument, activation, tuple(ACTIVATIONS))]
     if isinstance(activation, Activation):
         return activation
-    raise TypeError(f"{argument} must be an activation name ({', '.join(ACTIVATIONS)}) or an Activation, got {_validate.show(activation)}")
+    raise TypeError(
+        f"{argument} must be an activation name ({', '.join(ACTIVATIONS)}) or an Activation, got {_validate.show(activation)}"
+    )

@@ -1,8 +1,8 @@
 """Datasets: an immutable record and the lab's two seeded generators.
 
-    Dataset(x, y)                        # x `(n, features)`, y `(n, 1)` in {0., 1.}
-    generate_linear(n=100, *, seed)  -> Dataset   # uniform in [0, 1]^2, label 0 where x1 > x2
-    generate_xor_easy(n=11)          -> Dataset   # the lab's 2n - 1 points on the two diagonals
+Dataset(x, y)                        # x `(n, features)`, y `(n, 1)` in {0., 1.}
+generate_linear(n=100, *, seed)  -> Dataset   # uniform in [0, 1]^2, label 0 where x1 > x2
+generate_xor_easy(n=11)          -> Dataset   # the lab's 2n - 1 points on the two diagonals
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import numpy.typing as npt
 from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 
-__all__ = ["Dataset", "generate_linear", "generate_xor_easy", "check_xy"]
+__all__ = ["Dataset", "check_xy", "generate_linear", "generate_xor_easy"]
 
 
-def check_xy(x: npt.ArrayLike, y: npt.ArrayLike, *, x_name: str = "x", y_name: str = "y") -> tuple[FloatArray, FloatArray]:
+def check_xy(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, x_name: str = "x", y_name: str = "y"
+) -> tuple[FloatArray, FloatArray]:
     """Validate a batch of inputs and binary labels.
 
     Args:
@@ -45,11 +47,13 @@ def check_xy(x: npt.ArrayLike, y: npt.ArrayLike, *, x_name: str = "x", y_name: s
         raise ValueError(f"{y_name} must have shape ({xa.shape[0]}, outputs) to match {x_name}, got shape {ya.shape}")
     bad = (ya != 0.0) & (ya != 1.0)
     if np.any(bad):
-        raise ValueError(f"{y_name} must hold labels 0 or 1, got {float(ya[bad][0])!r} (and {int(bad.sum())} such value(s) in all)")
+        raise ValueError(
+            f"{y_name} must hold labels 0 or 1, got {float(ya[bad][0])!r} (and {int(bad.sum())} such value(s) in all)"
+        )
     return xa, ya
 
 
-def _xy_valid(instance: "Dataset", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+def _xy_valid(instance: Dataset, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
     del attribute, value
     check_xy(instance.x, instance.y)
 

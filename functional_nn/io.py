@@ -50,14 +50,14 @@ from functional_nn.tree import leaves, tree_unflatten
 
 __all__ = [
     "FORMAT_VERSION",
-    "save_params",
-    "load_params",
-    "save_trace",
-    "load_trace",
-    "network_to_dict",
-    "network_from_dict",
     "LAYER_KINDS",
     "PARAM_TYPES",
+    "load_params",
+    "load_trace",
+    "network_from_dict",
+    "network_to_dict",
+    "save_params",
+    "save_trace",
 ]
 
 FORMAT_VERSION = 1
@@ -100,7 +100,10 @@ def _dense_from_dict(d: Mapping[str, Any], act: Activation) -> Layer:
     return DenseLayer(int(d["in_features"]), int(d["out_features"]), act)
 
 
-LAYER_KINDS: dict[str, tuple[type, Any, Any]] = {"dense": (DenseLayer, _dense_to_dict, _dense_from_dict), **conv.LAYER_IO}
+LAYER_KINDS: dict[str, tuple[type, Any, Any]] = {
+    "dense": (DenseLayer, _dense_to_dict, _dense_from_dict),
+    **conv.LAYER_IO,
+}
 """Layer kind name -> (class, to_dict, from_dict); a new layer kind registers here to be saved."""
 
 
@@ -145,7 +148,10 @@ def _unjson(value: Any) -> Any:
 def _config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     return {
         "epochs": cfg.epochs,
-        "optimizer": {"name": cfg.optimizer.name, "hyperparams": {k: _jsonable(v) for k, v in cfg.optimizer.hyperparams.items()}},
+        "optimizer": {
+            "name": cfg.optimizer.name,
+            "hyperparams": {k: _jsonable(v) for k, v in cfg.optimizer.hyperparams.items()},
+        },
         "loss": cfg.loss.name,
         "batch_size": cfg.batch_size,
         "shuffle": cfg.shuffle,
@@ -294,7 +300,9 @@ def _read(path: Path, kind: str) -> tuple[dict[str, FloatArray], dict[str, Any]]
     if not isinstance(meta, dict) or meta.get("format") != "functional_nn":
         raise ValueError(f"{path}: not a functional_nn file")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {meta.get('format_version')!r} is not supported (this library reads {FORMAT_VERSION})")
+        raise ValueError(
+            f"{path}: format version {meta.get('format_version')!r} is not supported (this library reads {FORMAT_VERSION})"
+        )
     if meta.get("kind") != kind:
         raise ValueError(f"{path}: holds {meta.get('kind')!r}, expected {kind!r}")
     for k, v in arrays.items():

@@ -28,7 +28,7 @@ from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity
 
-__all__ = ["Dense", "DenseLayer", "Layer", "LayerParams", "Cache", "INITIALIZERS"]
+__all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "Layer", "LayerParams"]
 
 INITIALIZERS = ("normal", "uniform", "xavier", "he")
 """Weight initializers; biases start at zero for all of them.
@@ -43,7 +43,7 @@ Cache: TypeAlias = tuple[FloatArray, FloatArray, FloatArray]
 """What forward keeps for backward: ``(x, z, a)``."""
 
 
-def _dense_valid(instance: "Dense", attribute: "attrs.Attribute[FloatArray]", value: FloatArray) -> None:
+def _dense_valid(instance: Dense, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
     del attribute, value
     w, b = instance.w, instance.b
     if w.ndim < 2:
@@ -127,7 +127,7 @@ def _ones(n: int) -> FloatArray:
     return ones
 
 
-def _positive_size(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+def _positive_size(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     del instance
     _validate.integer(attribute.name, value, minimum=1)
 
@@ -196,7 +196,9 @@ class DenseLayer:
             raise TypeError(f"{where} must be a Dense record, got {type(params).__name__}")
         expected = (self.in_features, self.out_features)
         if params.w.shape[-2:] != expected:
-            raise ValueError(f"{where}.w must have shape (..., {expected[0]}, {expected[1]}), got shape {params.w.shape}")
+            raise ValueError(
+                f"{where}.w must have shape (..., {expected[0]}, {expected[1]}), got shape {params.w.shape}"
+            )
 
     def model_shape(self, params: Dense) -> tuple[int, ...]:
         return tuple(params.w.shape[:-2])

@@ -27,7 +27,7 @@ from functional_nn import _validate
 from functional_nn._records import FloatArray
 from functional_nn.activations import Activation, Sigmoid
 
-__all__ = ["Loss", "MSE", "BCE", "mse", "bce", "LOSSES", "get_loss"]
+__all__ = ["BCE", "LOSSES", "MSE", "Loss", "bce", "get_loss", "mse"]
 
 
 @runtime_checkable
@@ -125,7 +125,9 @@ class BCE:
 
     def check_output(self, activation: Activation) -> None:
         if not isinstance(activation, Sigmoid):
-            raise ValueError(f"loss 'bce' needs a sigmoid output layer (output='sigmoid'), got output={activation.name!r}")
+            raise ValueError(
+                f"loss 'bce' needs a sigmoid output layer (output='sigmoid'), got output={activation.name!r}"
+            )
 
 
 mse = MSE()

@@ -39,15 +39,15 @@ if TYPE_CHECKING:
 __all__ = [
     "Network",
     "Params",
-    "mlp",
-    "sequential",
-    "init",
-    "forward",
-    "predict",
-    "grad",
     "accuracy",
+    "forward",
+    "grad",
+    "init",
+    "mlp",
     "model_shape",
+    "predict",
     "seed_sequence",
+    "sequential",
 ]
 
 Params: TypeAlias = tuple[LayerParams, ...]
@@ -56,7 +56,7 @@ Params: TypeAlias = tuple[LayerParams, ...]
 Seed: TypeAlias = int | Sequence[int]
 
 
-def _layers_valid(instance: "Network", attribute: "attrs.Attribute[tuple[Layer, ...]]", layers: tuple[Layer, ...]) -> None:
+def _layers_valid(instance: Network, attribute: attrs.Attribute[tuple[Layer, ...]], layers: tuple[Layer, ...]) -> None:
     del instance, attribute
     if not isinstance(layers, tuple) or len(layers) == 0:
         raise ValueError(f"layers must be a non-empty tuple of layers, got {_validate.show(layers)}")
@@ -204,7 +204,9 @@ def model_shape(net: Network, params: Params) -> tuple[int, ...]:
         if shape is None:
             shape = s
         elif s != shape:
-            raise ValueError(f"params[{i}] has model axes {s}, but params[0] has {shape}; all layers must stack the same models")
+            raise ValueError(
+                f"params[{i}] has model axes {s}, but params[0] has {shape}; all layers must stack the same models"
+            )
     assert shape is not None
     return shape
 
@@ -212,7 +214,9 @@ def model_shape(net: Network, params: Params) -> tuple[int, ...]:
 def _check_x(net: Network, x: npt.ArrayLike, models: tuple[int, ...], name: str = "x") -> FloatArray:
     xa = _validate.finite_array(name, x, ndim_min=2)
     if xa.shape[-1] != net.in_features:
-        raise ValueError(f"{name} must have shape (n, {net.in_features}) to match the network's input size, got shape {xa.shape}")
+        raise ValueError(
+            f"{name} must have shape (n, {net.in_features}) to match the network's input size, got shape {xa.shape}"
+        )
     if xa.shape[-2] < 1:
         raise ValueError(f"{name} must hold at least one sample, got shape {xa.shape}")
     lead = xa.shape[:-2]
@@ -232,7 +236,9 @@ def _check_y(net: Network, x: FloatArray, y: npt.ArrayLike) -> FloatArray:
         _, ya = check_xy(x.reshape(-1, x.shape[-1]), flat.reshape(-1, flat.shape[-1]) if flat.ndim >= 2 else flat)
         ya = ya.reshape(x.shape[:-1] + ya.shape[-1:])
     if ya.shape[-1] != net.out_features:
-        raise ValueError(f"y must have shape (n, {net.out_features}) to match the network's output size, got shape {ya.shape}")
+        raise ValueError(
+            f"y must have shape (n, {net.out_features}) to match the network's output size, got shape {ya.shape}"
+        )
     return ya
 
 
@@ -294,7 +300,9 @@ class _Workspace:
             buf = self._buffers[key] = np.empty(self.models + (n, width))
         return buf
 
-    def dense(self, layers: tuple[Layer, ...], n: int) -> list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]:
+    def dense(
+        self, layers: tuple[Layer, ...], n: int
+    ) -> list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]:
         """Per layer, for a batch of n: the ``(z, a, dL/dx, dL/dz of the layer before)`` buffers
         of its Dense step (None where the layer is not Dense or has no input gradient)."""
         plan = self._dense.get(n)
@@ -303,7 +311,11 @@ class _Workspace:
             for i, layer in enumerate(layers):
                 if isinstance(layer, DenseLayer):
                     w = layer.out_features
-                    inner = (self.get(i, "dx", n, layer.in_features), self.get(i - 1, "dz", n, layer.in_features)) if i else (None, None)
+                    inner = (
+                        (self.get(i, "dx", n, layer.in_features), self.get(i - 1, "dz", n, layer.in_features))
+                        if i
+                        else (None, None)
+                    )
                     plan.append((self.get(i, "z", n, w), self.get(i, "a", n, w), *inner))
                 else:
                     plan.append((np.empty(0), np.empty(0), None, None))
@@ -374,7 +386,9 @@ def _value_and_grad_into(
 
             image = layer
             if isinstance(layer, Conv2DLayer):
-                _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b))
+                _, dx = image.backward(
+                    params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b)
+                )
             else:
                 _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
         if dx is not None:
@@ -384,7 +398,9 @@ def _value_and_grad_into(
             else:
                 _, zp, ap = caches[i - 1]
                 dz_buf = plan[i][3]
-                dz = prev.derivative(zp, ap, dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features))
+                dz = prev.derivative(
+                    zp, ap, dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features)
+                )
                 dz *= dx
     return value, a
 
@@ -432,7 +448,9 @@ def accuracy(net: Network, params: Params, x: npt.ArrayLike, y: npt.ArrayLike) -
     return _accuracy(a, ya)
 
 
-def grad(net: Network, params: Params, x: npt.ArrayLike, y: npt.ArrayLike, *, loss: str | Loss) -> tuple[FloatArray, Params]:
+def grad(
+    net: Network, params: Params, x: npt.ArrayLike, y: npt.ArrayLike, *, loss: str | Loss
+) -> tuple[FloatArray, Params]:
     """The loss and its gradient with respect to every parameter.
 
     Args:

@@ -33,20 +33,20 @@ from functional_nn._records import FloatArray
 from functional_nn.tree import tree_equal, tree_map
 
 __all__ = [
-    "Optimizer",
-    "OptState",
+    "OPTIMIZERS",
+    "AdagradState",
+    "AdamState",
     "EmptyState",
     "MomentumState",
-    "AdamState",
+    "OptState",
+    "Optimizer",
     "RMSPropState",
-    "AdagradState",
-    "sgd",
-    "momentum",
-    "adam",
-    "rmsprop",
     "adagrad",
-    "OPTIMIZERS",
+    "adam",
     "make_optimizer",
+    "momentum",
+    "rmsprop",
+    "sgd",
 ]
 
 P = TypeVar("P")
@@ -71,7 +71,9 @@ class MomentumState:
 
 @attrs.frozen
 class AdamState:
-    count: FloatArray = attrs.field(eq=TREE_EQ)  # `()` or `(models,)`: steps taken so far (per model once models stop at different epochs)
+    count: FloatArray = attrs.field(
+        eq=TREE_EQ
+    )  # `()` or `(models,)`: steps taken so far (per model once models stop at different epochs)
     mu: object = attrs.field(eq=TREE_EQ)  # tree like params: first moment (mean of g)
     nu: object = attrs.field(eq=TREE_EQ)  # tree like params: second moment (mean of g**2)
 
@@ -217,7 +219,9 @@ def momentum(lr: float | Sequence[float] | FloatArray, beta: float = 0.9, *, nes
     return _make("nesterov" if nesterov else "momentum", {"lr": lr_, "beta": beta_, "nesterov": nesterov}, init, update)
 
 
-def adam(lr: float | Sequence[float] | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+def adam(
+    lr: float | Sequence[float] | FloatArray = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
+) -> Optimizer:
     """Adam with bias correction (Kingma & Ba, 2015).
 
     The first step moves every parameter by about ``lr * sign(g)``.
@@ -310,6 +314,13 @@ def make_optimizer(name: str, **hyperparams: Hyper) -> Optimizer:
     """
     _validate.choice("optimizer", name, tuple(OPTIMIZERS))
     kwargs: dict[str, Hyper] = {**OPTIMIZERS[name], **hyperparams}
-    build: Any = {"sgd": sgd, "momentum": momentum, "nesterov": momentum, "adam": adam, "rmsprop": rmsprop, "adagrad": adagrad}[name]
+    build: Any = {
+        "sgd": sgd,
+        "momentum": momentum,
+        "nesterov": momentum,
+        "adam": adam,
+        "rmsprop": rmsprop,
+        "adagrad": adagrad,
+    }[name]
     opt: Optimizer = build(**kwargs)
     return opt

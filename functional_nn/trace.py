@@ -26,7 +26,7 @@ from functional_nn.tree import leaves, tree_map
 if TYPE_CHECKING:
     from functional_nn.training import TrainConfig
 
-__all__ = ["Trace", "TraceDiff", "ResumePoint", "compare_traces", "EPOCHS_DONE"]
+__all__ = ["EPOCHS_DONE", "ResumePoint", "Trace", "TraceDiff", "compare_traces"]
 
 EPOCHS_DONE = "epochs done"
 
@@ -88,7 +88,7 @@ class Trace:
     stop_reasons: tuple[str, ...]
     snapshots: tuple[tuple[int, Params], ...]
     network: Network
-    config: "TrainConfig"
+    config: TrainConfig
     seed: int | tuple[int, ...]
     resume_point: ResumePoint | None = attrs.field(default=None, eq=False, repr=False)
 
@@ -113,7 +113,7 @@ class Trace:
             kinds[key] = kinds.get(key, 0) + 1
         return ", ".join(f"{v} {k}" for k, v in kinds.items())
 
-    def member(self, k: int) -> "Trace":
+    def member(self, k: int) -> Trace:
         """Model ``k`` of a stacked run (one leading model axis), as a single-model trace."""
         if len(self.models) != 1:
             raise ValueError(f"member() needs a trace stacked over one model axis, this one has models {self.models}")

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import attrs
@@ -40,30 +40,29 @@ from functional_nn.network import (
     Network,
     Params,
     _check_seeds,
-    _forward,
     _value_and_grad,
     _value_and_grad_into,
     _Workspace,
-    supports_workspace,
     model_shape,
     seed_sequence,
+    supports_workspace,
 )
 from functional_nn.optimizers import Optimizer, OptState, make_optimizer
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
 from functional_nn.tree import tree_map
 
-__all__ = ["TrainConfig", "Progress", "train", "train_iter", "resume", "resume_iter"]
+__all__ = ["Progress", "TrainConfig", "resume", "resume_iter", "train", "train_iter"]
 
 BoolArray = npt.NDArray[np.bool_]
 
 
-def _epochs_valid(instance: object, attribute: "attrs.Attribute[int]", value: int) -> None:
+def _epochs_valid(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     del instance, attribute
     _validate.integer("epochs", value, minimum=1)
 
 
 def _optional_int(name: str) -> Any:
-    def check(instance: object, attribute: "attrs.Attribute[int | None]", value: int | None) -> None:
+    def check(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
         del instance, attribute
         if value is not None:
             _validate.integer(name, value, minimum=1)
@@ -71,7 +70,7 @@ def _optional_int(name: str) -> Any:
     return check
 
 
-def _optimizer_valid(instance: object, attribute: "attrs.Attribute[Optimizer]", value: Optimizer) -> None:
+def _optimizer_valid(instance: object, attribute: attrs.Attribute[Optimizer], value: Optimizer) -> None:
     del instance, attribute
     if not isinstance(value, Optimizer):
         raise TypeError(f"optimizer must be an Optimizer (e.g. fnn.sgd(lr=0.1)), got {type(value).__name__}")
@@ -81,13 +80,13 @@ def _seed_convert(seed: int | Sequence[int]) -> int | tuple[int, ...]:
     return _check_seeds(seed)
 
 
-def _stop_loss_valid(instance: object, attribute: "attrs.Attribute[float | None]", value: float | None) -> None:
+def _stop_loss_valid(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
     del instance, attribute
     if value is not None:
         _validate.positive("stop_loss", value)
 
 
-def _bool_valid(instance: object, attribute: "attrs.Attribute[bool]", value: bool) -> None:
+def _bool_valid(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
     del instance
     if not isinstance(value, bool):
         raise TypeError(f"{attribute.name} must be a bool, got {_validate.show(value)}")
@@ -121,13 +120,15 @@ class TrainConfig:
     stop_loss: float | None = attrs.field(default=None, validator=_stop_loss_valid)
     snapshot_every: int | None = attrs.field(default=None, validator=_optional_int("snapshot_every"))
 
-    def member(self, k: int) -> "TrainConfig":
+    def member(self, k: int) -> TrainConfig:
         """The config model ``k`` of a stacked run would have alone."""
         seed = self.seed[k] if isinstance(self.seed, tuple) else self.seed
         hyper = self.optimizer.hyperparams
         if any(isinstance(v, np.ndarray) for v in hyper.values()):
             name = "momentum" if self.optimizer.name == "nesterov" else self.optimizer.name
-            opt = make_optimizer(name, **{h: (float(v[k]) if isinstance(v, np.ndarray) else v) for h, v in hyper.items()})
+            opt = make_optimizer(
+                name, **{h: (float(v[k]) if isinstance(v, np.ndarray) else v) for h, v in hyper.items()}
+            )
         else:
             opt = self.optimizer
         return attrs.evolve(self, seed=seed, optimizer=opt)
@@ -174,9 +175,13 @@ def _prepare(net: Network, params: Params, data: Dataset, config: TrainConfig) -
     if len(models) > 1:
         raise ValueError(f"params may be stacked over at most one model axis for training, got model axes {models}")
     if data.x.shape[1] != net.in_features:
-        raise ValueError(f"data.x must have shape (n, {net.in_features}) to match the network's input size, got shape {data.x.shape}")
+        raise ValueError(
+            f"data.x must have shape (n, {net.in_features}) to match the network's input size, got shape {data.x.shape}"
+        )
     if data.y.shape[1] != net.out_features:
-        raise ValueError(f"data.y must have shape (n, {net.out_features}) to match the network's output size, got shape {data.y.shape}")
+        raise ValueError(
+            f"data.y must have shape (n, {net.out_features}) to match the network's output size, got shape {data.y.shape}"
+        )
     config.loss.check_output(net.output_activation)
     n = data.n
     if config.batch_size is not None and config.batch_size > n:
@@ -188,7 +193,9 @@ def _prepare(net: Network, params: Params, data: Dataset, config: TrainConfig) -
         seeds: tuple[int, ...] = (config.seed,)
     else:
         if not isinstance(config.seed, tuple) or len(config.seed) != m:
-            raise ValueError(f"seed must be a sequence of {m} integers (one per stacked model), got {_validate.show(config.seed)}")
+            raise ValueError(
+                f"seed must be a sequence of {m} integers (one per stacked model), got {_validate.show(config.seed)}"
+            )
         seeds = config.seed
     for name, value in config.optimizer.hyperparams.items():
         if isinstance(value, np.ndarray):
@@ -213,7 +220,7 @@ class _Layout:
     total: int
 
     @classmethod
-    def of(cls, params: Params, models: tuple[int, ...]) -> "_Layout":
+    def of(cls, params: Params, models: tuple[int, ...]) -> _Layout:
         records = []
         offset = 0
         for record in params:
@@ -229,7 +236,9 @@ class _Layout:
     def flatten(self, params: Params) -> FloatArray:
         """`(*models, total)`: every leaf of ``params`` (or grads) raveled and joined."""
         if not self.models:  # concatenate(axis=None) ravels every leaf itself
-            return np.concatenate([getattr(r, f[0]) for r, (_, fields) in zip(params, self.records) for f in fields], axis=None)
+            return np.concatenate(
+                [getattr(r, f[0]) for r, (_, fields) in zip(params, self.records) for f in fields], axis=None
+            )
         lead = self.models + (-1,)
         parts = [getattr(r, f[0]).reshape(lead) for r, (_, fields) in zip(params, self.records) for f in fields]
         return np.concatenate(parts, axis=-1)
@@ -381,13 +390,13 @@ class _Start:
     earlier: Trace | None
 
 
-def _fresh_start(p: _Problem, layout: "_Layout") -> _Start:
+def _fresh_start(p: _Problem, layout: _Layout) -> _Start:
     flat = layout.flatten(p.params)
     state = p.config.optimizer.init(flat)
     return _Start(cur=flat, cur_state=state, prev=flat, prev_state=state, shuffle_states=(), earlier=None)
 
 
-def _state_to_flat(layout: "_Layout", state: OptState) -> OptState:
+def _state_to_flat(layout: _Layout, state: OptState) -> OptState:
     changes = {}
     for field in attrs.fields(type(state)):
         value = getattr(state, field.name)
@@ -452,7 +461,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
     i = -1
     done = not active.any()
     run = _run(p, layout, cur, cur_state, rngs)
-    for value, acc, gnorm, new, new_state in (() if done or epochs <= 0 else run):
+    for value, acc, gnorm, new, new_state in () if done or epochs <= 0 else run:
         i += 1
         epoch += 1
         if i == capacity:
@@ -498,7 +507,13 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         if done or i + 1 == epochs:
             break
         if on_epoch:
-            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss_buf[i].copy(), accuracy=acc_buf[i].copy(), grad_norm=gn_buf[i].copy())
+            yield Progress(
+                epoch=epoch,
+                epochs=cfg.epochs,
+                loss=loss_buf[i].copy(),
+                accuracy=acc_buf[i].copy(),
+                grad_norm=gn_buf[i].copy(),
+            )
     run.close()
 
     ran = i + 1
@@ -707,6 +722,7 @@ def _merge(p: _Problem, parts: list[Trace]) -> Trace:
     snapshots = tuple(
         (e, tree_map(cat, *[snaps.get(e, t.params) for snaps, t in zip(by_chunk, parts, strict=True)])) for e in epochs
     )
+
     def cat_states(states: list[OptState]) -> OptState:
         changes = {}
         for field in attrs.fields(type(states[0])):

@@ -23,7 +23,7 @@ import numpy as np
 
 from functional_nn._records import FloatArray, readonly, trusted
 
-__all__ = ["leaves", "tree_map", "tree_unflatten", "tree_vdot", "tree_equal"]
+__all__ = ["leaves", "tree_equal", "tree_map", "tree_unflatten", "tree_vdot"]
 
 T = TypeVar("T")
 

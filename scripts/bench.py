@@ -31,12 +31,18 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
+from scripts._cli import MALLOC_ENV
 
 FloatArray = npt.NDArray[np.float64]
 SIZES = (2, 10, 10, 1)
 LR = 0.1
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20)}
-TARGETS = {"single_ratio_max": 1.15, "stacked_64_linear_min": 5.0, "stacked_1024_xor_min": 20.0, "memory_ratio_max": 2.0, "import_s_max": 0.3}
+TARGETS = {
+    "single_ratio_max": 1.15,
+    "stacked_64_linear_min": 5.0,
+    "stacked_1024_xor_min": 20.0,
+    "memory_ratio_max": 2.0,
+    "import_s_max": 0.3,
+}
 
 
 def plain_loop(x: FloatArray, y: FloatArray, params: fnn.Params, lr: float, epochs: int) -> FloatArray:
@@ -109,7 +115,9 @@ def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
         seeds = list(range(m))
         params = fnn.init(net, seed=seeds)
         config = fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
-        fnn.train(net, params, data[name], fnn.TrainConfig(epochs=5, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds))
+        fnn.train(
+            net, params, data[name], fnn.TrainConfig(epochs=5, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
+        )
         times = [_timed(lambda: fnn.train(net, params, data[name], config))[0] for _ in range(repeats)]
         t = statistics.median(times)
         out[f"{m}_{name}"] = {"models": m, "epochs": epochs, "seconds": t, "model_epochs_per_s": m * epochs / t}
@@ -132,7 +140,12 @@ def memory_child(epochs: int) -> dict[str, Any]:
     trace = fnn.train(net, params, data, fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse))
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     raw = trace.loss.nbytes + trace.accuracy.nbytes + trace.grad_norm.nbytes
-    return {"epochs": epochs, "peak_rss_growth_bytes": after - before, "trace_bytes": raw, "ratio": (after - before) / raw}
+    return {
+        "epochs": epochs,
+        "peak_rss_growth_bytes": after - before,
+        "trace_bytes": raw,
+        "ratio": (after - before) / raw,
+    }
 
 
 def import_time(repeats: int) -> dict[str, Any]:
@@ -154,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10_000, help="epochs of the single-model runs (default 10000)")
     p.add_argument("--stacked-epochs", type=int, default=500, help="epochs of the stacked runs (default 500)")
     p.add_argument("--memory-epochs", type=int, default=100_000, help="epochs of the memory run (default 100000)")
-    p.add_argument("--out", type=Path, default=Path("results/bench.json"), help="JSON output (default results/bench.json)")
+    p.add_argument(
+        "--out", type=Path, default=Path("results/bench.json"), help="JSON output (default results/bench.json)"
+    )
     p.add_argument("--quick", action="store_true", help="a smoke run: few repeats and epochs")
     p.add_argument("--child", choices=("stacked", "memory"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -170,8 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(memory_child(args.epochs)))
         return 0
 
-    print(f"functional_nn {fnn.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, python {sys.version.split()[0]}")
-    print(f"-- 1. single model {SIZES}, sigmoid, MSE, SGD lr {LR}, full batch, {args.epochs} epochs, median of {args.repeats}")
+    print(
+        f"functional_nn {fnn.__version__}, numpy {np.__version__}, {os.cpu_count()} cores, python {sys.version.split()[0]}"
+    )
+    print(
+        f"-- 1. single model {SIZES}, sigmoid, MSE, SGD lr {LR}, full batch, {args.epochs} epochs, median of {args.repeats}"
+    )
     single = bench_single(args.repeats, args.epochs)
     for name, r in single.items():
         print(
@@ -186,10 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = key.split("_", 1)[1]
             ratio = r["model_epochs_per_s"] / single[name]["plain_model_epochs_per_s"]
             r["ratio_to_plain_single"] = ratio
-            print(f"   {label:18s} M={r['models']:<5d} {name:6s} {r['model_epochs_per_s']:>12,.0f} model-epochs/s   {ratio:6.2f}x the plain loop")
+            print(
+                f"   {label:18s} M={r['models']:<5d} {name:6s} {r['model_epochs_per_s']:>12,.0f} model-epochs/s   {ratio:6.2f}x the plain loop"
+            )
     print(f"-- 3. memory: {args.memory_epochs}-epoch single-model run, snapshots off")
     memory = _child("memory", 1, args.memory_epochs, {})
-    print(f"   peak RSS growth {memory['peak_rss_growth_bytes'] / 1e6:.2f} MB, trace arrays {memory['trace_bytes'] / 1e6:.2f} MB, ratio {memory['ratio']:.2f}")
+    print(
+        f"   peak RSS growth {memory['peak_rss_growth_bytes'] / 1e6:.2f} MB, trace arrays {memory['trace_bytes'] / 1e6:.2f} MB, ratio {memory['ratio']:.2f}"
+    )
     print(f"-- 4. import time, median of {max(args.repeats, 5)}")
     imp = import_time(max(args.repeats, 5))
     print(f"   import functional_nn: {imp['seconds'] * 1000:.0f} ms; imports matplotlib: {imp['imports_matplotlib']}")
@@ -197,14 +220,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = {k: max(stacked[lbl][k]["ratio_to_plain_single"] for lbl in stacked) for k in stacked["default_malloc"]}
     met = {
         "single_ratio": all(r["ratio"] <= TARGETS["single_ratio_max"] for r in single.values()),
-        "stacked_64_linear": {lbl: stacked[lbl]["64_linear"]["ratio_to_plain_single"] >= TARGETS["stacked_64_linear_min"] for lbl in stacked},
-        "stacked_1024_xor": {lbl: stacked[lbl]["1024_xor"]["ratio_to_plain_single"] >= TARGETS["stacked_1024_xor_min"] for lbl in stacked},
+        "stacked_64_linear": {
+            lbl: stacked[lbl]["64_linear"]["ratio_to_plain_single"] >= TARGETS["stacked_64_linear_min"]
+            for lbl in stacked
+        },
+        "stacked_1024_xor": {
+            lbl: stacked[lbl]["1024_xor"]["ratio_to_plain_single"] >= TARGETS["stacked_1024_xor_min"] for lbl in stacked
+        },
         "memory": memory["ratio"] <= TARGETS["memory_ratio_max"],
         "import": imp["seconds"] < TARGETS["import_s_max"] and not imp["imports_matplotlib"],
     }
     print("-- targets:", json.dumps(met))
-    result = {"single": single, "stacked": stacked, "best_stacked_ratio": best, "memory": memory, "import": imp, "targets": TARGETS, "met": met,
-              "argv": sys.argv, "cores": os.cpu_count(), "numpy": np.__version__}
+    result = {
+        "single": single,
+        "stacked": stacked,
+        "best_stacked_ratio": best,
+        "memory": memory,
+        "import": imp,
+        "targets": TARGETS,
+        "met": met,
+        "argv": sys.argv,
+        "cores": os.cpu_count(),
+        "numpy": np.__version__,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")

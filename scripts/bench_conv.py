@@ -43,57 +43,34 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 import functional_nn as fnn
 from functional_nn.network import _Workspace
+from scripts._cli import MALLOC_ENV, Parser, int_at_least, int_list
 
 TARGET_RATIO = 2.0
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20)}
 ACTIVATIONS = ("relu", "identity")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated image sizes such as 8,16, got {text!r}") from None
-    if not sizes or min(sizes) < 3:
-        raise argparse.ArgumentTypeError(f"expected image sizes >= 3, got {text!r}")
-    return sizes
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m scripts.bench_conv",
         description="Time a Conv2D layer's forward+backward against its im2col matmuls.",
     )
-    p.add_argument("--repeats", type=_int_at_least(1), default=200, help="timed repeats of each (default: 200)")
-    p.add_argument("--images", type=_int_at_least(1), default=256, help="images per batch (default: 256)")
-    p.add_argument("--sizes", type=_sizes, default=(8, 16), help="image sizes, comma-separated (default: 8,16)")
-    p.add_argument("--filters", type=_int_at_least(1), default=8, help="output channels (default: 8)")
+    p.add_argument("--repeats", type=int_at_least(1), default=200, help="timed repeats of each (default: 200)")
+    p.add_argument("--images", type=int_at_least(1), default=256, help="images per batch (default: 256)")
     p.add_argument(
-        "--blas-threads", type=_int_at_least(0), default=1, help="BLAS threads; 0 keeps the environment's (default: 1)"
+        "--sizes",
+        type=int_list("8,16", minimum=3),
+        default=(8, 16),
+        help="image sizes, comma-separated (default: 8,16)",
+    )
+    p.add_argument("--filters", type=int_at_least(1), default=8, help="output channels (default: 8)")
+    p.add_argument(
+        "--blas-threads", type=int_at_least(0), default=1, help="BLAS threads; 0 keeps the environment's (default: 1)"
     )
     p.add_argument(
         "--out",

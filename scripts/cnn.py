@@ -34,7 +34,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import matplotlib
 
@@ -45,27 +45,10 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
+from scripts._cli import Parser, int_at_least
 
 FloatArray = npt.NDArray[np.float64]
 TARGET = 0.98
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _int_at_least(minimum: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _non_negative(text: str) -> float:
@@ -86,32 +69,30 @@ def _positive(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m scripts.cnn", description="Train a small CNN on the bar images; compare it with an MLP."
-    )
+    p = Parser(prog="python -m scripts.cnn", description="Train a small CNN on the bar images; compare it with an MLP.")
     p.add_argument("--out", type=Path, default=Path("results/cnn"), help="output folder (default: results/cnn)")
-    p.add_argument("--size", type=_int_at_least(6), default=16, help="image side (default: 16)")
+    p.add_argument("--size", type=int_at_least(6), default=16, help="image side (default: 16)")
     p.add_argument(
         "--noise", type=_non_negative, default=0.3, help="background noise standard deviation (default: 0.3)"
     )
-    p.add_argument("--n-train", type=_int_at_least(2), default=2000, help="training images (default: 2000)")
-    p.add_argument("--n-test", type=_int_at_least(1), default=1000, help="held-out images (default: 1000)")
-    p.add_argument("--filters", type=_int_at_least(1), default=16, help="conv filters (default: 16)")
-    p.add_argument("--kernel", type=_int_at_least(1), default=5, help="conv kernel side, odd (default: 5)")
-    p.add_argument("--mlp-hidden", type=_int_at_least(1), default=2, help="hidden units of the MLP (default: 2)")
+    p.add_argument("--n-train", type=int_at_least(2), default=2000, help="training images (default: 2000)")
+    p.add_argument("--n-test", type=int_at_least(1), default=1000, help="held-out images (default: 1000)")
+    p.add_argument("--filters", type=int_at_least(1), default=16, help="conv filters (default: 16)")
+    p.add_argument("--kernel", type=int_at_least(1), default=5, help="conv kernel side, odd (default: 5)")
+    p.add_argument("--mlp-hidden", type=int_at_least(1), default=2, help="hidden units of the MLP (default: 2)")
     p.add_argument(
         "--wide-hidden",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=16,
         help="hidden units of a wider MLP shown for context; 0 leaves it out (default: 16)",
     )
-    p.add_argument("--epochs", type=_int_at_least(1), default=30, help="epochs (default: 30)")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=32, help="mini-batch size (default: 32)")
+    p.add_argument("--epochs", type=int_at_least(1), default=30, help="epochs (default: 30)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=32, help="mini-batch size (default: 32)")
     p.add_argument("--lr", type=_positive, default=0.01, help="Adam learning rate (default: 0.01)")
     p.add_argument(
-        "--seed", type=_int_at_least(0), default=0, help="seed of the data, weights and shuffles (default: 0)"
+        "--seed", type=int_at_least(0), default=0, help="seed of the data, weights and shuffles (default: 0)"
     )
-    p.add_argument("--print-every", type=_int_at_least(1), default=5, help="print progress every k epochs (default: 5)")
+    p.add_argument("--print-every", type=int_at_least(1), default=5, help="print progress every k epochs (default: 5)")
     return p
 
 

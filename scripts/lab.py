@@ -15,43 +15,41 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 import numpy as np
 
 import functional_nn as fnn
 from functional_nn import io as fio
+from scripts._cli import Parser, int_list
 
 DATASETS = ("linear", "xor")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 10,10, got {text!r}") from None
-    if not sizes:
-        raise argparse.ArgumentTypeError(f"expected at least one hidden size, got {text!r}")
-    return sizes
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m scripts.lab", description="Train the lab's network with hand-written backprop on the toy datasets.")
+    p = Parser(
+        prog="python -m scripts.lab",
+        description="Train the lab's network with hand-written backprop on the toy datasets.",
+    )
     p.add_argument("--dataset", choices=(*DATASETS, "both"), default="both", help="which dataset (default: both)")
-    p.add_argument("--hidden", type=_sizes, default=(10, 10), help="hidden layer sizes, comma-separated (default: 10,10)")
-    p.add_argument("--activation", default="sigmoid", help=f"hidden activation: {', '.join(fnn.ACTIVATIONS)} (default: sigmoid)")
+    p.add_argument(
+        "--hidden",
+        type=int_list("10,10"),
+        default=(10, 10),
+        help="hidden layer sizes, comma-separated (default: 10,10)",
+    )
+    p.add_argument(
+        "--activation", default="sigmoid", help=f"hidden activation: {', '.join(fnn.ACTIVATIONS)} (default: sigmoid)"
+    )
     p.add_argument("--output-activation", default="sigmoid", help="output activation (default: sigmoid)")
     p.add_argument("--loss", default="mse", help=f"loss: {', '.join(fnn.LOSSES)} (default: mse)")
     p.add_argument("--optimizer", default="sgd", help=f"optimizer: {', '.join(fnn.OPTIMIZERS)} (default: sgd)")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate (default: 1.0)")
     p.add_argument("--epochs", type=int, default=10_000, help="epochs (default: 10000)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
-    p.add_argument("--init", default="normal", help=f"weight initializer: {', '.join(fnn.INITIALIZERS)} (default: normal)")
+    p.add_argument(
+        "--init", default="normal", help=f"weight initializer: {', '.join(fnn.INITIALIZERS)} (default: normal)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the data, the weights and the shuffles (default: 0)")
     p.add_argument("--stop-loss", type=float, default=None, help="stop once the loss is below this (default: never)")
     p.add_argument("--print-every", type=int, default=1000, help="print the loss every k epochs (default: 1000)")
@@ -75,7 +73,9 @@ def _progress_line(stream: TextIO, epoch: int, epochs: int, loss: float, started
     width = 30
     done = int(width * epoch / epochs)
     rate = epoch / max(time.perf_counter() - started, 1e-9)
-    stream.write(f"\r  [{'#' * done}{'.' * (width - done)}] epoch {epoch}/{epochs} loss {loss:.6f} ({rate:,.0f} epochs/s)")
+    stream.write(
+        f"\r  [{'#' * done}{'.' * (width - done)}] epoch {epoch}/{epochs} loss {loss:.6f} ({rate:,.0f} epochs/s)"
+    )
     stream.flush()
 
 
@@ -105,8 +105,10 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
         params = fnn.init(net, seed=args.seed, scheme=args.init)
         steps = fnn.train_iter(net, params, data, config)
     lr = config.optimizer.hyperparams["lr"]
-    print(f"== {name}: {data.n} samples, network {_describe(net)}, "
-          f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}")
+    print(
+        f"== {name}: {data.n} samples, network {_describe(net)}, "
+        f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}"
+    )
     live = sys.stderr.isatty()
     started = time.perf_counter()
     trace: fnn.Trace | None = None
@@ -149,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = DATASETS if args.dataset == "both" else (args.dataset,)
     try:
         if args.resume is not None and len(names) != 1:
-            raise ValueError("--resume needs --dataset linear or --dataset xor (the dataset the saved run was trained on)")
+            raise ValueError(
+                "--resume needs --dataset linear or --dataset xor (the dataset the saved run was trained on)"
+            )
         if args.print_every < 1:
             raise ValueError(f"--print-every must be an integer >= 1, got {args.print_every}")
         try:

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 import attrs
 import numpy as np
@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 import functional_nn as fnn
 from scripts import report_analysis as ra
+from scripts._cli import Parser
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -842,11 +843,6 @@ def _cores() -> int:
 # ------------------------------------------------------------------ CLI ---
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _experiments(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "all":
         return tuple(ra.EXPERIMENTS)
@@ -868,7 +864,7 @@ def _experiments(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="python -m scripts.report",
         description="Run the lab's experiments over many seeds and write a report (report.md, index.html, figures).",
     )

@@ -20,7 +20,12 @@ savez: Any = np.savez  # numpy's stub types **kwds as arrays but also lists allo
 def _trace(seed: int | list[int] = 0, *, optimizer: str = "adam", batch_size: int | None = 7) -> fnn.Trace:
     net = fnn.mlp((2, 5, 4, 1), hidden="tanh")
     config = fnn.TrainConfig(
-        epochs=30, optimizer=fnn.make_optimizer(optimizer), loss="bce", seed=seed, batch_size=batch_size, snapshot_every=10
+        epochs=30,
+        optimizer=fnn.make_optimizer(optimizer),
+        loss="bce",
+        seed=seed,
+        batch_size=batch_size,
+        snapshot_every=10,
     )
     return fnn.train(net, fnn.init(net, seed=seed), fnn.generate_xor_easy(), config)
 
@@ -57,7 +62,10 @@ def test_loaded_params_predict_bit_identically(tmp_path: Path) -> None:
 def test_params_into_another_network_names_layer_and_shapes(tmp_path: Path) -> None:
     net = fnn.mlp((2, 10, 10, 1))
     fio.save_params(tmp_path / "p.npz", net, fnn.init(net, seed=0))
-    with pytest.raises(ValueError, match=r"p\.npz: params do not fit the network: params\[1\]\.w must have shape \(\.\.\., 10, 8\), got shape \(10, 10\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"p\.npz: params do not fit the network: params\[1\]\.w must have shape \(\.\.\., 10, 8\), got shape \(10, 10\)",
+    ):
         fio.load_params(tmp_path / "p.npz", fnn.mlp((2, 10, 8, 1)))
     with pytest.raises(ValueError, match="holds params for 3 layers, the network has 2"):
         fio.load_params(tmp_path / "p.npz", fnn.mlp((2, 10, 1)))
@@ -163,7 +171,12 @@ def test_saved_file_is_a_plain_npz_with_json_metadata(tmp_path: Path) -> None:
     assert meta["format"] == "functional_nn" and meta["kind"] == "trace"
     assert meta["library_version"] == fnn.__version__
     assert meta["config"]["optimizer"]["name"] == "adam"
-    assert meta["network"]["layers"][0] == {"kind": "dense", "in_features": 2, "out_features": 5, "activation": {"name": "tanh"}}
+    assert meta["network"]["layers"][0] == {
+        "kind": "dense",
+        "in_features": 2,
+        "out_features": 5,
+        "activation": {"name": "tanh"},
+    }
 
 
 def test_per_model_learning_rates_survive_a_round_trip(tmp_path: Path) -> None:

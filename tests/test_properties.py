@@ -80,7 +80,10 @@ def test_dataset(x: Any, y: Any) -> None:
 
 
 @RELAXED
-@given(sizes=st.one_of(st.lists(st.one_of(st.integers(-2, 6), SCALARS), max_size=5), SCALARS), hidden=st.one_of(st.sampled_from(tuple(fnn.ACTIVATIONS)), SCALARS))
+@given(
+    sizes=st.one_of(st.lists(st.one_of(st.integers(-2, 6), SCALARS), max_size=5), SCALARS),
+    hidden=st.one_of(st.sampled_from(tuple(fnn.ACTIVATIONS)), SCALARS),
+)
 def test_mlp_and_init(sizes: Any, hidden: Any) -> None:
     net = outcome(lambda: fnn.mlp(sizes, hidden=hidden))
     if net is not None and sum(layer.in_features * layer.out_features for layer in net.layers) <= 10**5:
@@ -108,7 +111,10 @@ def test_grad(x: Any, y: Any, loss: str) -> None:
 
 
 @RELAXED
-@given(x=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.just(2)), elements=st.floats(-1e6, 1e6)), loss=st.sampled_from(tuple(fnn.LOSSES)))
+@given(
+    x=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.just(2)), elements=st.floats(-1e6, 1e6)),
+    loss=st.sampled_from(tuple(fnn.LOSSES)),
+)
 def test_grad_is_finite_for_huge_inputs(x: Any, loss: str) -> None:
     y = (x[:, :1] > 0).astype(np.float64)
     value, grads = fnn.grad(NET, PARAMS, x, y, loss=loss)
@@ -118,7 +124,9 @@ def test_grad_is_finite_for_huge_inputs(x: Any, loss: str) -> None:
 @RELAXED
 @given(name=st.sampled_from(tuple(fnn.OPTIMIZERS)), lr=SCALARS, extra=SCALARS)
 def test_optimizer_constructors(name: str, lr: Any, extra: Any) -> None:
-    key = {"sgd": None, "momentum": "beta", "nesterov": "beta", "adam": "b1", "rmsprop": "decay", "adagrad": "eps"}[name]
+    key = {"sgd": None, "momentum": "beta", "nesterov": "beta", "adam": "b1", "rmsprop": "decay", "adagrad": "eps"}[
+        name
+    ]
     kwargs = {"lr": lr} if key is None else {"lr": lr, key: extra}
     opt = outcome(lambda: fnn.make_optimizer(name, **kwargs))
     if opt is not None:
@@ -131,12 +139,26 @@ def test_optimizer_constructors(name: str, lr: Any, extra: Any) -> None:
 
 
 @RELAXED
-@given(epochs=SCALARS, batch_size=st.one_of(st.none(), SCALARS), seed=SCALARS, stop_loss=st.one_of(st.none(), SCALARS), snapshot_every=st.one_of(st.none(), SCALARS), loss=st.one_of(st.sampled_from(tuple(fnn.LOSSES)), SCALARS))
-def test_train_config_and_train(epochs: Any, batch_size: Any, seed: Any, stop_loss: Any, snapshot_every: Any, loss: Any) -> None:
+@given(
+    epochs=SCALARS,
+    batch_size=st.one_of(st.none(), SCALARS),
+    seed=SCALARS,
+    stop_loss=st.one_of(st.none(), SCALARS),
+    snapshot_every=st.one_of(st.none(), SCALARS),
+    loss=st.one_of(st.sampled_from(tuple(fnn.LOSSES)), SCALARS),
+)
+def test_train_config_and_train(
+    epochs: Any, batch_size: Any, seed: Any, stop_loss: Any, snapshot_every: Any, loss: Any
+) -> None:
     config = outcome(
         lambda: fnn.TrainConfig(
-            epochs=epochs, optimizer=fnn.sgd(lr=0.5), loss=loss, batch_size=batch_size, seed=seed,
-            stop_loss=stop_loss, snapshot_every=snapshot_every,
+            epochs=epochs,
+            optimizer=fnn.sgd(lr=0.5),
+            loss=loss,
+            batch_size=batch_size,
+            seed=seed,
+            stop_loss=stop_loss,
+            snapshot_every=snapshot_every,
         )
     )
     if config is None or config.epochs > 50:

@@ -15,8 +15,13 @@ from scripts import lab
 
 def _config(opt: str, seeds: int | list[int], batch_size: int | None, epochs: int, **kw: object) -> fnn.TrainConfig:
     return fnn.TrainConfig(
-        epochs=epochs, optimizer=fnn.make_optimizer(opt), loss="mse", seed=seeds, batch_size=batch_size,
-        snapshot_every=4, **kw  # type: ignore[arg-type]
+        epochs=epochs,
+        optimizer=fnn.make_optimizer(opt),
+        loss="mse",
+        seed=seeds,
+        batch_size=batch_size,
+        snapshot_every=4,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -59,7 +64,9 @@ def test_stopped_models_stay_stopped_and_the_rest_continue() -> None:
     data = fnn.generate_xor_easy()
     seeds = list(range(6))
     params = fnn.init(net, seed=seeds)
-    config = fnn.TrainConfig(epochs=400, optimizer=fnn.sgd(lr=np.array([0.5, 1, 2, 4, 8, 40.0])), loss="mse", seed=seeds, stop_loss=0.1)
+    config = fnn.TrainConfig(
+        epochs=400, optimizer=fnn.sgd(lr=np.array([0.5, 1, 2, 4, 8, 40.0])), loss="mse", seed=seeds, stop_loss=0.1
+    )
     whole = fnn.train(net, params, data, config)
     first = fnn.train(net, params, data, attrs.evolve(config, epochs=200))
     assert any(r != "epochs done" for r in first.stop_reasons), "the test needs a model that stops before the break"
@@ -93,12 +100,58 @@ def test_resume_validates() -> None:
 
 def test_lab_resume_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first, second, whole = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    assert lab.main(["--dataset", "linear", "--epochs", "120", "--batch-size", "10", "--optimizer", "adam", "--lr", "0.01", "--out", str(first)]) == 0
-    assert lab.main(["--dataset", "linear", "--epochs", "80", "--resume", str(first / "linear_trace.npz"), "--out", str(second)]) == 0
-    assert lab.main(["--dataset", "linear", "--epochs", "200", "--batch-size", "10", "--optimizer", "adam", "--lr", "0.01", "--out", str(whole)]) == 0
+    assert (
+        lab.main(
+            [
+                "--dataset",
+                "linear",
+                "--epochs",
+                "120",
+                "--batch-size",
+                "10",
+                "--optimizer",
+                "adam",
+                "--lr",
+                "0.01",
+                "--out",
+                str(first),
+            ]
+        )
+        == 0
+    )
+    assert (
+        lab.main(
+            ["--dataset", "linear", "--epochs", "80", "--resume", str(first / "linear_trace.npz"), "--out", str(second)]
+        )
+        == 0
+    )
+    assert (
+        lab.main(
+            [
+                "--dataset",
+                "linear",
+                "--epochs",
+                "200",
+                "--batch-size",
+                "10",
+                "--optimizer",
+                "adam",
+                "--lr",
+                "0.01",
+                "--out",
+                str(whole),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert fnn.compare_traces(fio.load_trace(second / "linear_trace.npz"), fio.load_trace(whole / "linear_trace.npz")).equal
+    assert fnn.compare_traces(
+        fio.load_trace(second / "linear_trace.npz"), fio.load_trace(whole / "linear_trace.npz")
+    ).equal
     assert lab.main(["--epochs", "5", "--resume", str(first / "linear_trace.npz"), "--out", str(second)]) == 2
     assert "--resume needs --dataset" in capsys.readouterr().err
-    assert lab.main(["--dataset", "xor", "--epochs", "5", "--resume", str(tmp_path / "missing.npz"), "--out", str(second)]) == 2
+    assert (
+        lab.main(["--dataset", "xor", "--epochs", "5", "--resume", str(tmp_path / "missing.npz"), "--out", str(second)])
+        == 2
+    )
     assert "missing.npz: no such file" in capsys.readouterr().err

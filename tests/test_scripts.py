@@ -107,7 +107,9 @@ def test_import_does_not_pull_in_matplotlib() -> None:
     assert out == "False"
 
 
-def test_lab_read_only_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lab_read_only_output_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(tmp_path / "xor_comparison.png"))
 

@@ -52,7 +52,12 @@ def test_workspace_is_used_only_for_dense_networks_with_builtin_activations() ->
 
     net = fnn.mlp((2, 3, 1), hidden=Softsign())
     assert not supports_workspace(net.layers)
-    trace = fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), fnn.TrainConfig(epochs=3, optimizer=fnn.sgd(lr=0.1), loss="mse"))
+    trace = fnn.train(
+        net,
+        fnn.init(net, seed=0),
+        fnn.generate_xor_easy(),
+        fnn.TrainConfig(epochs=3, optimizer=fnn.sgd(lr=0.1), loss="mse"),
+    )
     assert trace.loss.shape == (3,)
 
 
@@ -73,7 +78,12 @@ def test_a_custom_optimizer_may_keep_the_gradients() -> None:
     fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), config)
     assert len(kept) == 3
     assert not np.array_equal(kept[0], kept[2])  # type: ignore[arg-type]
-    reference = fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), fnn.TrainConfig(epochs=3, optimizer=fnn.sgd(lr=0.5), loss="mse"))
+    reference = fnn.train(
+        net,
+        fnn.init(net, seed=0),
+        fnn.generate_xor_easy(),
+        fnn.TrainConfig(epochs=3, optimizer=fnn.sgd(lr=0.5), loss="mse"),
+    )
     assert np.array_equal(fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), config).loss, reference.loss)
 
 
