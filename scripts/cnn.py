@@ -310,6 +310,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.kernel > args.size:
         build_parser().error(f"argument --kernel: must be at most --size ({args.size}), got {args.kernel}")
+    try:
+        return _run(args, argv)
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot write {err.filename or args.out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; files already written are in {args.out}/", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)  # fail before training, not after
     train, test = fnn.generate_bars(args.n_train, args.n_test, size=args.size, noise=args.noise, seed=args.seed)
     print(
         f"bar images {args.size}x{args.size}, noise {args.noise}: {train.n} training, {test.n} held-out "
@@ -322,7 +337,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         wide_net = fnn.mlp((args.size * args.size, args.wide_hidden, 1), hidden="relu", output="sigmoid")
         runs.append(train_model("wide MLP", wide_net, train, test, args))
 
-    args.out.mkdir(parents=True, exist_ok=True)
     save_learning_curves(args.out / "learning_curve.png", runs)
     save_predictions(args.out / "predictions.png", cnn_net, runs[0]["trace"].params, test, args.size)
     save_filters(args.out / "filters.png", runs[0]["trace"].params)

@@ -139,3 +139,13 @@ def test_lab_ctrl_c_keeps_written_files_and_says_where(
     assert f"interrupted; files already written are in {tmp_path}/" in err and "Traceback" not in err
     assert fio.load_trace(tmp_path / "linear_trace.npz").loss.shape == (50,)
     assert not (tmp_path / "xor_trace.npz").exists()
+
+
+def test_cnn_script_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cnn
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("error: cannot write") and len(err.strip().splitlines()) == 1
