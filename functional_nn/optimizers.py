@@ -21,7 +21,7 @@ axis: a learning-rate sweep is then one stacked run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
@@ -103,6 +103,20 @@ class UpdateFn(Protocol):
         ...
 
 
+class StepInto(Protocol):
+    def __call__(
+        self, grads: FloatArray, state: OptState, params: FloatArray, buffer: Callable[[str], FloatArray], /
+    ) -> tuple[FloatArray, OptState]:
+        """``update`` on flat arrays, writing every new array into ``buffer(role)``.
+
+        The same arithmetic in the same order as ``update``, so the results are
+        bit-identical.  The training loop passes buffers it reuses (a ring of
+        three per role that is kept, one per temporary role ``"tmp..."``), so a
+        step allocates nothing.
+        """
+        ...
+
+
 @attrs.frozen
 class Optimizer:
     """An optimization algorithm: its name, hyperparameters and pure init/update.
@@ -122,6 +136,7 @@ class Optimizer:
     hyperparams: Mapping[str, Hyper] = attrs.field(eq=False)
     init: InitFn = attrs.field(eq=False, repr=False)
     update: UpdateFn = attrs.field(eq=False, repr=False)
+    step_into: StepInto | None = attrs.field(default=None, eq=False, repr=False)
     _key: tuple[object, ...] = attrs.field(init=False, repr=False)
 
     @_key.default
@@ -162,8 +177,26 @@ def _scalar_or_array(a: FloatArray) -> float | FloatArray:
     return float(a) if a.ndim == 0 else a
 
 
-def _make(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn) -> Optimizer:
-    return Optimizer(name=name, hyperparams=MappingProxyType(hyperparams), init=init, update=update)
+def _make(
+    name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn, step_into: StepInto | None = None
+) -> Optimizer:
+    return Optimizer(
+        name=name, hyperparams=MappingProxyType(hyperparams), init=init, update=update, step_into=step_into
+    )
+
+
+Buffer: TypeAlias = Callable[[str], FloatArray]
+
+
+def _scaled_step(
+    g: FloatArray, p: FloatArray, s: FloatArray, lr: float | FloatArray, eps: float, buffer: Buffer
+) -> FloatArray:
+    """``p - lr * g / (sqrt(s) + eps)`` into buffers, in the order the pure updates compute it."""
+    step = np.multiply(g, _per_model(lr, p), out=buffer("tmp"))
+    root = np.sqrt(s, out=buffer("tmp2"))
+    root += eps
+    step /= root
+    return np.subtract(p, step, out=buffer("params"))
 
 
 def _zeros(params: object) -> object:
@@ -188,7 +221,11 @@ def sgd(lr: float | Sequence[float] | FloatArray) -> Optimizer:
     def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
         return tree_map(lambda p, g: p - _per_model(lr_, p) * g, params, grads), state
 
-    return _make("sgd", {"lr": lr_}, init, update)
+    def step_into(g: FloatArray, state: OptState, p: FloatArray, buffer: Buffer) -> tuple[FloatArray, OptState]:
+        t = np.multiply(g, _per_model(lr_, p), out=buffer("tmp"))
+        return np.subtract(p, t, out=buffer("params")), state
+
+    return _make("sgd", {"lr": lr_}, init, update, step_into)
 
 
 def momentum(lr: float | Sequence[float] | FloatArray, beta: float = 0.9, *, nesterov: bool = False) -> Optimizer:
@@ -216,7 +253,25 @@ def momentum(lr: float | Sequence[float] | FloatArray, beta: float = 0.9, *, nes
             new = tree_map(lambda p, v: p - _per_model(lr_, p) * v, params, velocity)
         return new, MomentumState(velocity=velocity)
 
-    return _make("nesterov" if nesterov else "momentum", {"lr": lr_, "beta": beta_, "nesterov": nesterov}, init, update)
+    def step_into(g: FloatArray, state: OptState, p: FloatArray, buffer: Buffer) -> tuple[FloatArray, OptState]:
+        assert isinstance(state, MomentumState)
+        v = np.multiply(cast(FloatArray, state.velocity), beta_, out=buffer("velocity"))
+        v += g
+        if nesterov:
+            t = np.multiply(v, beta_, out=buffer("tmp"))
+            t += g
+            t *= _per_model(lr_, p)
+        else:
+            t = np.multiply(v, _per_model(lr_, p), out=buffer("tmp"))
+        return np.subtract(p, t, out=buffer("params")), MomentumState(velocity=v)
+
+    return _make(
+        "nesterov" if nesterov else "momentum",
+        {"lr": lr_, "beta": beta_, "nesterov": nesterov},
+        init,
+        update,
+        step_into,
+    )
 
 
 def adam(
@@ -254,7 +309,26 @@ def adam(
         )
         return new, AdamState(count=count, mu=mu, nu=nu)
 
-    return _make("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update)
+    def step_into(g: FloatArray, state: OptState, p: FloatArray, buffer: Buffer) -> tuple[FloatArray, OptState]:
+        assert isinstance(state, AdamState)
+        count = _frozen(state.count + 1.0)
+        mu = np.multiply(cast(FloatArray, state.mu), b1_, out=buffer("mu"))
+        mu += np.multiply(g, 1.0 - b1_, out=buffer("tmp"))
+        nu = np.multiply(cast(FloatArray, state.nu), b2_, out=buffer("nu"))
+        t = np.multiply(g, g, out=buffer("tmp"))
+        t *= 1.0 - b2_
+        nu += t
+        c1 = _scalar_or_array(1.0 - b1_**count)
+        c2 = _scalar_or_array(1.0 - b2_**count)
+        step = np.divide(mu, _per_model(c1, mu), out=buffer("tmp"))
+        step *= _per_model(lr_, p)
+        root = np.divide(nu, _per_model(c2, nu), out=buffer("tmp2"))
+        np.sqrt(root, out=root)
+        root += eps_
+        step /= root
+        return np.subtract(p, step, out=buffer("params")), AdamState(count=count, mu=mu, nu=nu)
+
+    return _make("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update, step_into)
 
 
 def rmsprop(lr: float | Sequence[float] | FloatArray = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
@@ -272,7 +346,15 @@ def rmsprop(lr: float | Sequence[float] | FloatArray = 1e-2, decay: float = 0.9,
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
         return new, RMSPropState(nu=nu)
 
-    return _make("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update)
+    def step_into(g: FloatArray, state: OptState, p: FloatArray, buffer: Buffer) -> tuple[FloatArray, OptState]:
+        assert isinstance(state, RMSPropState)
+        nu = np.multiply(cast(FloatArray, state.nu), decay_, out=buffer("nu"))
+        t = np.multiply(g, g, out=buffer("tmp"))
+        t *= 1.0 - decay_
+        nu += t
+        return _scaled_step(g, p, nu, lr_, eps_, buffer), RMSPropState(nu=nu)
+
+    return _make("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update, step_into)
 
 
 def adagrad(lr: float | Sequence[float] | FloatArray = 1e-2, eps: float = 1e-8) -> Optimizer:
@@ -289,7 +371,13 @@ def adagrad(lr: float | Sequence[float] | FloatArray = 1e-2, eps: float = 1e-8) 
         new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
         return new, AdagradState(sum_sq=sum_sq)
 
-    return _make("adagrad", {"lr": lr_, "eps": eps_}, init, update)
+    def step_into(g: FloatArray, state: OptState, p: FloatArray, buffer: Buffer) -> tuple[FloatArray, OptState]:
+        assert isinstance(state, AdagradState)
+        t = np.multiply(g, g, out=buffer("tmp"))
+        sum_sq = np.add(cast(FloatArray, state.sum_sq), t, out=buffer("sum_sq"))
+        return _scaled_step(g, p, sum_sq, lr_, eps_, buffer), AdagradState(sum_sq=sum_sq)
+
+    return _make("adagrad", {"lr": lr_, "eps": eps_}, init, update, step_into)
 
 
 OPTIMIZERS: Mapping[str, dict[str, Hyper]] = MappingProxyType(

@@ -341,11 +341,21 @@ def _run(
         return value, (gbuffer if own else gbuffer.copy()), a
 
     if full:
+        # Built-in optimizers can write each step into buffers the loop reuses (a
+        # fresh 600 KB array per epoch is page-faulted in every time); a ring of
+        # three per kept role, because the fold holds the last two (a divergence
+        # falls back to the older one).  Mini-batch epochs take several steps per
+        # yield, so they keep the allocating update.
+        step_into = p.config.optimizer.step_into
+        ring = _Ring(flat)
         while True:
             value, gflat, a = grad_step(x, y)
             acc = _accuracy_bool(a, ytrue)
             gnorm = _grad_norm(gflat, stacked)
-            flat, state = update(gflat, state, flat)
+            if step_into is not None:
+                flat, state = step_into(gflat, state, flat, ring.buffer)
+            else:
+                flat, state = update(gflat, state, flat)
             buffer[...] = flat
             yield value, acc, gnorm, flat, state
     bs = cfg.batch_size
@@ -370,6 +380,28 @@ def _run(
             flat, state = update(gflat, state, flat)
             buffer[...] = flat
         yield np.asarray(total_loss), np.asarray(total_acc), np.asarray(total_gn / batches), flat, state
+
+
+class _Ring:
+    """Buffers shaped like the flat params: three in turn per kept role, one per ``"tmp..."`` role."""
+
+    def __init__(self, like: FloatArray) -> None:
+        self._like = like
+        self._kept: dict[str, tuple[list[FloatArray], list[int]]] = {}
+        self._tmp: dict[str, FloatArray] = {}
+
+    def buffer(self, role: str) -> FloatArray:
+        if role.startswith("tmp"):
+            buf = self._tmp.get(role)
+            if buf is None:
+                buf = self._tmp[role] = np.empty_like(self._like)
+            return buf
+        entry = self._kept.get(role)
+        if entry is None:
+            entry = self._kept[role] = ([np.empty_like(self._like) for _ in range(3)], [0])
+        bufs, turn = entry
+        turn[0] = (turn[0] + 1) % 3
+        return bufs[turn[0]]
 
 
 def _accuracy_bool(a: FloatArray, ytrue: BoolArray) -> FloatArray:
@@ -503,7 +535,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         prev, prev_state = cur, cur_state
         cur, cur_state = new, new_state
         if snap and epoch % snap == 0:
-            snapshots.append((epoch, layout.unflatten(cur)))
+            snapshots.append((epoch, layout.unflatten(cur.copy())))  # cur's buffer is reused
         if done or i + 1 == epochs:
             break
         if on_epoch:

@@ -204,3 +204,40 @@ def test_training_a_cnn_through_the_workspace_equals_the_allocating_loop(
     allocating = fnn.train(net, fnn.init(net, seed=[0, 1], scheme="he"), data, config, workers=1)
     assert np.array_equal(reusing.loss, allocating.loss) and np.array_equal(reusing.grad_norm, allocating.grad_norm)
     assert_trees_equal(reusing.params, allocating.params)
+
+
+def _without_step_into(config: fnn.TrainConfig) -> fnn.TrainConfig:
+    import attrs
+
+    return attrs.evolve(config, optimizer=attrs.evolve(config.optimizer, step_into=None))
+
+
+@pytest.mark.parametrize("name", tuple(fnn.OPTIMIZERS))
+@pytest.mark.parametrize("seeds", [0, [0, 1, 2, 3]])
+def test_in_place_optimizer_steps_are_bit_identical(name: str, seeds: int | list[int]) -> None:
+    """The loop's reused-buffer optimizer step equals the pure update, bit for bit, through
+    snapshots, stop rules and a divergence (the fallback params live in the reused buffers)."""
+    net = fnn.mlp((2, 6, 1), hidden="relu", output="identity")
+    params = fnn.init(net, seed=seeds)
+    hyper: dict[str, object] = {}
+    if isinstance(seeds, list):
+        hyper["lr"] = np.array([0.05, 0.5, 5.0, 1e6])  # the last one diverges
+    config = fnn.TrainConfig(
+        epochs=40,
+        optimizer=fnn.make_optimizer(name, **hyper),
+        loss="mse",
+        seed=seeds,
+        stop_loss=0.12,
+        snapshot_every=3,  # type: ignore[arg-type]
+    )
+    assert config.optimizer.step_into is not None
+    data = fnn.generate_xor_easy()
+    fast = fnn.train(net, params, data, config)
+    slow = fnn.train(net, params, data, _without_step_into(config))
+    diff = fnn.compare_traces(fast, slow)
+    assert diff.equal, diff.reason
+    assert fast.opt_state == slow.opt_state and fast.stop_reasons == slow.stop_reasons
+    for (e1, s1), (e2, s2) in zip(fast.snapshots, slow.snapshots, strict=True):
+        assert e1 == e2 and s1 == s2
+    assert fast.resume_point is not None and slow.resume_point is not None
+    assert fast.resume_point.prev_params == slow.resume_point.prev_params
