@@ -219,7 +219,7 @@ def test_in_place_optimizer_steps_are_bit_identical(name: str, seeds: int | list
     snapshots, stop rules and a divergence (the fallback params live in the reused buffers)."""
     net = fnn.mlp((2, 6, 1), hidden="relu", output="identity")
     params = fnn.init(net, seed=seeds)
-    hyper: dict[str, object] = {}
+    hyper: dict[str, float | bool | fnn.FloatArray] = {}
     if isinstance(seeds, list):
         hyper["lr"] = np.array([0.05, 0.5, 5.0, 1e6])  # the last one diverges
     config = fnn.TrainConfig(
@@ -228,7 +228,7 @@ def test_in_place_optimizer_steps_are_bit_identical(name: str, seeds: int | list
         loss="mse",
         seed=seeds,
         stop_loss=0.12,
-        snapshot_every=3,  # type: ignore[arg-type]
+        snapshot_every=3,
     )
     assert config.optimizer.step_into is not None
     data = fnn.generate_xor_easy()
