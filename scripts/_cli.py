@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20)}
@@ -49,3 +51,21 @@ def int_list(example: str, minimum: int | None = None) -> Callable[[str], tuple[
         return values
 
     return parse
+
+
+def reporting_errors(run: Callable[[], int], out: Path) -> int:
+    """Run a script's body; bad input and unwritable files become one line and exit status 2.
+
+    Ctrl-C says where the files already written are and exits with 130.
+    """
+    try:
+        return run()
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: cannot write {err.filename or out}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; files already written are in {out}/", file=sys.stderr)
+        return 130

@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
-from scripts._cli import Parser, int_at_least
+from scripts._cli import Parser, int_at_least, reporting_errors
 
 FloatArray = npt.NDArray[np.float64]
 TARGET = 0.98
@@ -310,17 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.kernel > args.size:
         build_parser().error(f"argument --kernel: must be at most --size ({args.size}), got {args.kernel}")
-    try:
-        return _run(args, argv)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: cannot write {err.filename or args.out}: {err.strerror or err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; files already written are in {args.out}/", file=sys.stderr)
-        return 130
+    return reporting_errors(lambda: _run(args, argv), args.out)
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 
 import functional_nn as fnn
 from functional_nn import io as fio
-from scripts._cli import Parser, int_list
+from scripts._cli import Parser, int_list, reporting_errors
 
 DATASETS = ("linear", "xor")
 
@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out: Path = args.out
     names = DATASETS if args.dataset == "both" else (args.dataset,)
-    try:
+
+    def run() -> int:
         if args.resume is not None and len(names) != 1:
             raise ValueError(
                 "--resume needs --dataset linear or --dataset xor (the dataset the saved run was trained on)"
@@ -162,16 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--out: cannot create output folder {str(out)!r} ({err.strerror})") from None
         for name in names:
             run_one(name, args, out)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: cannot write {err.filename or out}: {err.strerror or err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; files already written are in {out}/", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return reporting_errors(run, out)
 
 
 if __name__ == "__main__":
