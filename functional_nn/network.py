@@ -263,14 +263,18 @@ def _value_and_grad(
         g, dx = layers[i].backward(params[i], caches[i], dz, input_grad=i > 0)
         grads[i] = g
         if dx is not None:
-            prev = layers[i - 1].activation
-            if isinstance(prev, Identity):
-                dz = dx
-            else:
-                _, zp, ap = caches[i - 1]
-                dz = prev.derivative(zp, ap)
-                dz *= dx
+            dz = _delta_before(layers[i - 1].activation, caches[i - 1], dx)
     return value, tuple(grads), a
+
+
+def _delta_before(activation: Activation, cache: Cache, dx: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """dL/dz of the layer before, from dL/d(its output) ``dx``: the chain rule through its activation."""
+    if isinstance(activation, Identity):
+        return dx
+    _, z, a = cache
+    dz = activation.derivative(z, a, out)
+    dz *= dx
+    return dz
 
 
 class _Workspace:
@@ -392,16 +396,9 @@ def _value_and_grad_into(
             else:
                 _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
         if dx is not None:
-            prev = layers[i - 1].activation
-            if isinstance(prev, Identity):
-                dz = dx
-            else:
-                _, zp, ap = caches[i - 1]
-                dz_buf = plan[i][3]
-                dz = prev.derivative(
-                    zp, ap, dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features)
-                )
-                dz *= dx
+            dz_buf = plan[i][3]
+            out = dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features)
+            dz = _delta_before(layers[i - 1].activation, caches[i - 1], dx, out)
     return value, a
 
 
