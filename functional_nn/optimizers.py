@@ -146,12 +146,41 @@ class Optimizer:
             for k, v in sorted(self.hyperparams.items())
         )
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle a built-in optimizer as its name and hyperparameters.
+
+        Its init/update functions are closures, which pickle cannot carry, so
+        the copy is rebuilt by ``make_optimizer`` (equal, and computing the
+        same bits).  That is what lets ``train(..., executor=ProcessPoolExecutor())``
+        send a run to other processes.  Any other optimizer pickles field by
+        field, so only if its functions can be pickled.
+        """
+        if _built_in(self):
+            return (_rebuild, (self.name, dict(self.hyperparams)))
+        return super().__reduce_ex__(protocol)
+
     @property
     def lr(self) -> float | FloatArray:
         """The learning rate (a float, or one per model)."""
         value = self.hyperparams["lr"]
         assert not isinstance(value, bool)
         return value
+
+
+_FACTORIES = ("sgd", "momentum", "adam", "rmsprop", "adagrad")
+
+
+def _built_in(opt: Optimizer) -> bool:
+    """Whether ``opt`` was made by one of this module's factories (its functions are their closures)."""
+    fns = (opt.init, opt.update, opt.step_into)
+    return opt.name in OPTIMIZERS and all(
+        getattr(f, "__module__", None) == __name__ and getattr(f, "__qualname__", "").split(".")[0] in _FACTORIES
+        for f in fns
+    )
+
+
+def _rebuild(name: str, hyperparams: dict[str, Hyper]) -> Optimizer:
+    return make_optimizer(name, **hyperparams)
 
 
 def _per_model(h: float | FloatArray, leaf: FloatArray) -> float | FloatArray:
