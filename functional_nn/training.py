@@ -482,6 +482,8 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         stop_epoch = np.full(p.models, cfg.epochs)
         stopped = np.zeros(m, dtype=bool)
     active = ~stopped
+    all_active = bool(active.all())
+    no_threshold = cfg.stop_loss is None
 
     n = p.x.shape[0]
     shuffled = cfg.shuffle and cfg.batch_size is not None and cfg.batch_size < n
@@ -514,6 +516,12 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
                 reasons[0] = f"loss threshold reached at epoch {epoch}"
                 stop_epoch = np.asarray(epoch)
                 done = True
+        elif (
+            all_active
+            and math.isfinite(float(np.add.reduce(value)))
+            and (no_threshold or float(np.min(value)) >= stop_loss)
+        ):
+            pass  # the common epoch, in two NumPy calls: every model active, finite and above the threshold
         else:
             was_active = active
             diverged = was_active & ~np.isfinite(value)
@@ -533,6 +541,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
                 stop_epoch[k] = epoch
             active = was_active & ~diverged & ~reached
             done = not active.any()
+            all_active = bool(active.all())
         prev, prev_state = cur, cur_state
         cur, cur_state = new, new_state
         if snap and epoch % snap == 0:
