@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,47 +111,57 @@ def bench_single(repeats: int, epochs: int) -> dict[str, Any]:
 
 
 STACKS = ((64, "linear"), (1024, "xor"))
+POOL_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
-    """Stacked runs: threads (``train``'s default) and a process pool, one per core.
+    """Stacked runs: threads (``train``'s default), then a process pool, one worker per core.
 
-    The pool is started (and its workers import functional_nn) before the timed
+    The pool is started (and its workers import functional_nn) before its timed
     runs, as a user keeps one pool for many runs; its start-up time is measured
-    and reported, and so is the model-epochs/s of one run that pays for it.
+    and reported, and so is the model-epochs/s of one run that pays for it.  Its
+    workers are told to use one OpenBLAS thread each (``OPENBLAS_NUM_THREADS=1``,
+    read when they import NumPy): the parallelism is across processes, and an idle
+    OpenBLAS helper thread otherwise spins on the core the other worker needs.
     """
     net = fnn.mlp(SIZES)
     data = _datasets()
     cores = os.cpu_count() or 1
-    out: dict[str, Any] = {"threads": {}, "processes": {}}
+    out: dict[str, Any] = {"threads": {}, "processes": {}, "pool_env": POOL_ENV}
+    configs = {}
+    for m, name in STACKS:
+        seeds = list(range(m))
+        configs[m, name] = (
+            fnn.init(net, seed=seeds),
+            fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds),
+        )
+
+    def measure(label: str, executor: Executor | None, startup: float | None) -> None:
+        for (m, name), (params, config) in configs.items():
+            fnn.train(net, params, data[name], attrs.evolve(config, epochs=5), executor=executor)
+            times = [
+                _timed(lambda: fnn.train(net, params, data[name], config, executor=executor))[0] for _ in range(repeats)
+            ]
+            t = statistics.median(times)
+            r = out[label][f"{m}_{name}"] = {
+                "models": m,
+                "epochs": epochs,
+                "seconds": t,
+                "model_epochs_per_s": m * epochs / t,
+            }
+            if startup is not None:
+                r["with_pool_startup_model_epochs_per_s"] = m * epochs / (t + startup)
+
+    measure("threads", None, None)
+    os.environ.update(POOL_ENV)  # the forkserver, started by the pool's first task, and its workers inherit it
     start = time.perf_counter()
     with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        # every worker starts and imports functional_nn (4 chunks over the pool)
+        # every worker starts and imports functional_nn (a stack in 4 chunks over the pool)
         warm_seeds = list(range(1024))
         warm = fnn.TrainConfig(epochs=1, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=warm_seeds)
         fnn.train(net, fnn.init(net, seed=warm_seeds), data["xor"], warm, executor=pool)
-        startup = time.perf_counter() - start
-        out["pool_startup_s"] = startup
-        for m, name in STACKS:
-            seeds = list(range(m))
-            params = fnn.init(net, seed=seeds)
-            config = fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
-            short = attrs.evolve(config, epochs=5)
-            for label, executor in (("threads", None), ("processes", pool)):
-                fnn.train(net, params, data[name], short, executor=executor)
-                times = [
-                    _timed(lambda: fnn.train(net, params, data[name], config, executor=executor))[0]
-                    for _ in range(repeats)
-                ]
-                t = statistics.median(times)
-                out[label][f"{m}_{name}"] = {
-                    "models": m,
-                    "epochs": epochs,
-                    "seconds": t,
-                    "model_epochs_per_s": m * epochs / t,
-                }
-                if executor is not None:
-                    out[label][f"{m}_{name}"]["with_pool_startup_model_epochs_per_s"] = m * epochs / (t + startup)
+        out["pool_startup_s"] = startup = time.perf_counter() - start
+        measure("processes", pool, startup)
     return out
 
 
@@ -232,8 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"-- 2. stacked runs, {args.stacked_epochs} epochs, median of {args.repeats}, all cores")
     stacked = _child("stacked", args.repeats, args.stacked_epochs)
     print(
-        f"   process pool start-up (forkserver, {os.cpu_count()} workers importing functional_nn): "
-        f"{stacked['pool_startup_s']:.2f} s, not in the figures below except where said"
+        f"   process pool: forkserver, {os.cpu_count()} workers, env {stacked['pool_env']}; start-up (workers"
+        f" importing functional_nn) {stacked['pool_startup_s']:.2f} s, not in the figures below except where said"
     )
     for label in ("threads", "processes"):
         for key, r in stacked[label].items():
