@@ -2,7 +2,7 @@
 
     TrainConfig(epochs, optimizer, loss, batch_size=None, shuffle=True, seed=0,
                 stop_loss=None, snapshot_every=None)
-    train(net, params, data, config)      -> Trace
+    train(net, params, data, config, *, workers=None, executor=None) -> Trace
     train_iter(net, params, data, config) -> Iterator[Progress]   # lazy: one item per epoch;
                                                                   # the last one carries the Trace
 
@@ -12,6 +12,8 @@ shuffled each epoch by a generator seeded from ``config.seed`` alone, so the
 same inputs give the same trace, bit for bit.  Params stacked over one leading
 model axis of size M train M models at once; model k uses ``seed[k]`` (and
 ``lr[k]`` when the learning rate is an array) and equals model k trained alone.
+A large stack is split into chunks trained at once, in threads or in a pool
+of processes the caller passes as ``executor``; the split never changes a bit.
 
 Stop rules, checked after each epoch, per model: the loss turned NaN/inf
 ("diverged at epoch k": the model keeps the params from the start of epoch
