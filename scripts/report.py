@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 import functional_nn as fnn
 from scripts import report_analysis as ra
-from scripts._cli import Parser
+from scripts._cli import Parser, reporting_errors
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -947,81 +947,78 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    out = _out(args)
-    try:
-        opts = _options(args, argv)
-        settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]
-        plans = ra.plan_runs(settings, opts.datasets)
-        jobs = [
-            Job(
-                p,
-                opts.seeds,
-                opts.epochs,
-                opts.threshold,
-                str(opts.out / "traces" / f"run{p.run_id:02d}_{p.dataset}.npz") if opts.save_traces else None,
-            )
-            for p in plans
-        ]
-        for job in jobs:
-            build(job)  # every argument is checked by the library before anything runs
-        _prepare_out(opts.out, opts.save_traces)
-        n_settings = len({(s.experiment, s.label) for s in settings})
+    return reporting_errors(lambda: _run(args, argv, started), _out(args))
+
+
+def _run(args: argparse.Namespace, argv: list[str], started: float) -> int:
+    """The report, from parsed arguments; errors are turned into one line by ``reporting_errors``."""
+    opts = _options(args, argv)
+    settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]
+    plans = ra.plan_runs(settings, opts.datasets)
+    jobs = [
+        Job(
+            p,
+            opts.seeds,
+            opts.epochs,
+            opts.threshold,
+            str(opts.out / "traces" / f"run{p.run_id:02d}_{p.dataset}.npz") if opts.save_traces else None,
+        )
+        for p in plans
+    ]
+    for job in jobs:
+        build(job)  # every argument is checked by the library before anything runs
+    _prepare_out(opts.out, opts.save_traces)
+    n_settings = len({(s.experiment, s.label) for s in settings})
+    print(
+        f"report: experiments {','.join(opts.experiments)} on {', '.join(opts.datasets)}: {n_settings} settings "
+        f"per dataset in {len(plans)} stacked runs, {opts.seeds} seeds, {opts.epochs} epochs, "
+        f"{_plural(opts.jobs, 'worker process')} on {_cores()} cores (load average {opts.load:.1f})",
+        flush=True,
+    )
+    progress = Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None)
+    with Workers(opts.jobs) as workers:
+        results = workers.run(jobs, progress)
+        progress.close()
+        parts = assemble(opts, plans, results)
+        t = time.perf_counter()
+        workers.draw(parts.figures)
         print(
-            f"report: experiments {','.join(opts.experiments)} on {', '.join(opts.datasets)}: {n_settings} settings "
-            f"per dataset in {len(plans)} stacked runs, {opts.seeds} seeds, {opts.epochs} epochs, "
-            f"{_plural(opts.jobs, 'worker process')} on {_cores()} cores (load average {opts.load:.1f})",
+            f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)",
             flush=True,
         )
-        progress = Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None)
-        with Workers(opts.jobs) as workers:
-            results = workers.run(jobs, progress)
-            progress.close()
-            parts = assemble(opts, plans, results)
-            t = time.perf_counter()
-            workers.draw(parts.figures)
-            print(
-                f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)",
-                flush=True,
-            )
-        total = time.perf_counter() - started
-        blocks = document(opts, plans, parts, total)
-        _write(opts.out / "report.md", render_markdown(blocks))
-        _write(opts.out / "index.html", render_html(blocks, "functional_nn: experiment report"))
-        summary = {
-            "options": {
-                "experiments": list(opts.experiments),
-                "datasets": list(opts.datasets),
-                "seeds": opts.seeds,
-                "epochs": opts.epochs,
-                "threshold": opts.threshold,
-                "jobs": opts.jobs,
-                "argv": list(opts.argv),
-            },
-            "total_wall_seconds": total,
-            "train_seconds": parts.train_seconds,
-            "runs": [
-                {
-                    "run": p.run_id,
-                    "dataset": p.dataset,
-                    "lrs": list(p.lrs),
-                    "models": opts.seeds * len(p.lrs),
-                    "settings": [list(u) for u in p.users],
-                    "wall_seconds": results[p.run_id].wall,
-                    "trace": jobs[i].trace_path,
-                }
-                for i, p in enumerate(plans)
-            ],
-            "experiments": parts.summary,
-        }
-        _write(opts.out / "summary.json", json.dumps(summary, indent=1) + "\n")
-        print(f"wrote {opts.out / 'report.md'}, {opts.out / 'index.html'}, {opts.out / 'summary.json'}")
-        print(f"total wall time: {total:.1f} s")
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; files already written are in {out}/", file=sys.stderr)
-        return 130
+    total = time.perf_counter() - started
+    blocks = document(opts, plans, parts, total)
+    _write(opts.out / "report.md", render_markdown(blocks))
+    _write(opts.out / "index.html", render_html(blocks, "functional_nn: experiment report"))
+    summary = {
+        "options": {
+            "experiments": list(opts.experiments),
+            "datasets": list(opts.datasets),
+            "seeds": opts.seeds,
+            "epochs": opts.epochs,
+            "threshold": opts.threshold,
+            "jobs": opts.jobs,
+            "argv": list(opts.argv),
+        },
+        "total_wall_seconds": total,
+        "train_seconds": parts.train_seconds,
+        "runs": [
+            {
+                "run": p.run_id,
+                "dataset": p.dataset,
+                "lrs": list(p.lrs),
+                "models": opts.seeds * len(p.lrs),
+                "settings": [list(u) for u in p.users],
+                "wall_seconds": results[p.run_id].wall,
+                "trace": jobs[i].trace_path,
+            }
+            for i, p in enumerate(plans)
+        ],
+        "experiments": parts.summary,
+    }
+    _write(opts.out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {opts.out / 'report.md'}, {opts.out / 'index.html'}, {opts.out / 'summary.json'}")
+    print(f"total wall time: {total:.1f} s")
     return 0
 
 
