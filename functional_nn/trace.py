@@ -46,9 +46,12 @@ class ResumePoint:
 
     Attributes:
         prev_params, prev_opt_state: params and state at the start of the last
-            epoch (a divergence in the next epoch falls back to them).
+            epoch (a divergence in the next epoch falls back to them); for a
+            model of a stack that stopped, at the start of its own last epoch.
         shuffle_states: the state of each model's shuffling generator (JSON-ready
-            ``bit_generator.state`` dicts), or ``()`` when nothing is shuffled.
+            ``bit_generator.state`` dicts; a stopped model's as it was when it
+            stopped), or ``()`` when nothing is shuffled.  So the resume point,
+            like the rest of the trace, does not depend on how a stack was split.
     """
 
     prev_params: Params

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 import os
 import pickle
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -493,6 +493,8 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
     if rngs is not None and start.shuffle_states:
         for r, st in zip(rngs, start.shuffle_states, strict=True):
             r.bit_generator.state = st
+    # the shuffling state of each stopped model, as it was when it stopped (a stack goes on drawing)
+    frozen = {int(k): dict(rngs[k].bit_generator.state) for k in np.flatnonzero(stopped)} if rngs is not None else {}
 
     epoch = offset
     i = -1
@@ -507,6 +509,7 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         loss_buf[i] = value
         acc_buf[i] = acc
         gn_buf[i] = gnorm
+        all_active_before = all_active
         if not stacked:
             v = float(value)
             if not math.isfinite(v):
@@ -541,10 +544,16 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
             for k in np.flatnonzero(diverged | reached):
                 reasons[k] = f"{'diverged' if diverged[k] else 'loss threshold reached'} at epoch {epoch}"
                 stop_epoch[k] = epoch
+                if rngs is not None:
+                    frozen[int(k)] = dict(rngs[k].bit_generator.state)
             active = was_active & ~diverged & ~reached
             done = not active.any()
             all_active = bool(active.all())
-        prev, prev_state = cur, cur_state
+        if stacked and not all_active_before:
+            # a stopped model's resume point stays where it stopped, however long its stack goes on
+            prev, prev_state = _where(was_active, cur, prev), _where_state(was_active, cur_state, prev_state)
+        else:
+            prev, prev_state = cur, cur_state
         cur, cur_state = new, new_state
         if snap and epoch % snap == 0:
             snapshots.append((epoch, layout.unflatten(cur.copy())))  # cur's buffer is reused
@@ -590,7 +599,11 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
         resume_point=ResumePoint(
             prev_params=layout.unflatten(prev),
             prev_opt_state=records(_per_model_state(prev_state, p.models)),
-            shuffle_states=tuple(dict(r.bit_generator.state) for r in rngs) if rngs is not None else (),
+            shuffle_states=(
+                tuple(frozen.get(k, dict(r.bit_generator.state)) for k, r in enumerate(rngs))
+                if rngs is not None
+                else ()
+            ),
         ),
     )
     last = trace.epochs_run - 1
@@ -604,7 +617,9 @@ def _fold(p: _Problem, on_epoch: bool = False, start: _Start | None = None) -> I
     )
 
 
-def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
+def resume(
+    trace: Trace, data: Dataset, epochs: int, *, workers: int | None = None, executor: Executor | None = None
+) -> Trace:
     """Continue a run for ``epochs`` more epochs, exactly where ``trace`` left off.
 
     The result equals, bit for bit, one uninterrupted run of the total length
@@ -615,6 +630,7 @@ def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
         trace: a trace made by ``train``/``resume`` (or loaded with ``io.load_trace``).
         data: the same training set.
         epochs: how many more epochs, >= 1.
+        workers, executor: how a stack is split and where its chunks run, as for ``train``.
 
     Returns:
         The combined Trace (its config's ``epochs`` is the total).
@@ -628,12 +644,59 @@ def resume(trace: Trace, data: Dataset, epochs: int) -> Trace:
         (5,)
     """
     problem, start = _resume_problem(trace, data, epochs)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        last = None
-        for last in _fold(problem, start=start):
-            pass
-    assert last is not None and last.trace is not None
-    return last.trace
+    n_workers = _check_parallel(workers, executor)
+    chunks = _chunks(problem, n_workers)
+    if len(chunks) == 1:
+        return _folded(problem, start)
+    parts = _run_parts(
+        _resume_part,
+        [(_models_of(trace, problem, lo, hi), data, epochs) for lo, hi in chunks],
+        problem,
+        n_workers,
+        executor,
+    )
+    return _merge(problem, parts)
+
+
+def _resume_part(args: tuple[Trace, Dataset, int]) -> Trace:
+    return _folded(*_resume_problem(*args))
+
+
+def _models_of(trace: Trace, p: _Problem, lo: int, hi: int) -> Trace:
+    """Models ``lo:hi`` of a stacked trace, as the stacked trace of those models alone (all its epochs)."""
+    pick = lambda a: a[lo:hi]  # noqa: E731
+    point = trace.resume_point
+    assert point is not None  # _resume_problem checked it
+    config = _sub_config(p, lo, hi)
+    return Trace(
+        loss=trace.loss[:, lo:hi],
+        accuracy=trace.accuracy[:, lo:hi],
+        grad_norm=trace.grad_norm[:, lo:hi],
+        params=tree_map(pick, trace.params),
+        opt_state=_state_slice(trace.opt_state, lo, hi),
+        final_loss=trace.final_loss[lo:hi],
+        final_accuracy=trace.final_accuracy[lo:hi],
+        stop_epoch=trace.stop_epoch[lo:hi],
+        stop_reasons=trace.stop_reasons[lo:hi],
+        snapshots=tuple((e, tree_map(pick, params)) for e, params in trace.snapshots),
+        network=trace.network,
+        config=attrs.evolve(config, epochs=trace.config.epochs),
+        seed=config.seed,
+        resume_point=ResumePoint(
+            prev_params=tree_map(pick, point.prev_params),
+            prev_opt_state=_state_slice(point.prev_opt_state, lo, hi),
+            shuffle_states=point.shuffle_states[lo:hi],
+        ),
+    )
+
+
+def _state_slice(state: OptState, lo: int, hi: int) -> OptState:
+    changes = {}
+    for field in attrs.fields(type(state)):
+        value = getattr(state, field.name)
+        if isinstance(value, (tuple, np.ndarray)):
+            changes[field.name] = tree_map(lambda a: a[lo:hi], value)
+    return _evolve(state, changes)
 
 
 def resume_iter(trace: Trace, data: Dataset, epochs: int) -> Iterator[Progress]:
@@ -706,31 +769,47 @@ def train(
         (5,)
     """
     problem = _prepare(net, params, data, config)
+    n_workers = _check_parallel(workers, executor)
+    chunks = _chunks(problem, n_workers)
+    if len(chunks) == 1:
+        return _train_problem(problem)
+    parts = _run_parts(
+        _train_problem, [_sub_problem(problem, lo, hi) for lo, hi in chunks], problem, n_workers, executor
+    )
+    return _merge(problem, parts)
+
+
+def _check_parallel(workers: int | None, executor: Executor | None) -> int:
+    """The number of workers (validated; default: the machine's cores), after checking ``executor``."""
     n_workers = _validate.integer("workers", workers, minimum=1) if workers is not None else (os.cpu_count() or 1)
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(
             "executor must be a concurrent.futures.Executor (e.g. a ProcessPoolExecutor) or None, "
             f"got {_validate.show(executor)}"
         )
-    chunks = _chunks(problem, n_workers)
-    if len(chunks) == 1:
-        return _train_problem(problem)
-    if executor is not None and not isinstance(executor, ThreadPoolExecutor):
-        _check_picklable(problem, executor)
-    subs = [_sub_problem(problem, lo, hi) for lo, hi in chunks]
+    return n_workers
+
+
+T = TypeVar("T")
+
+
+def _run_parts(
+    fn: Callable[[T], Trace], args: list[T], p: _Problem, n_workers: int, executor: Executor | None
+) -> list[Trace]:
+    """``fn`` on each chunk's arguments: in turn (one worker), in threads, or in ``executor``."""
     if executor is None and n_workers == 1:
-        parts = [_train_problem(sub) for sub in subs]
-    elif executor is None:
-        with ThreadPoolExecutor(max_workers=min(n_workers, len(chunks))) as pool:
-            parts = list(pool.map(_train_problem, subs))
-    else:
-        futures = [executor.submit(_train_problem, sub) for sub in subs]
-        try:
-            parts = [f.result() for f in futures]
-        finally:
-            for f in futures:
-                f.cancel()  # the chunks not yet started, after an error or Ctrl-C
-    return _merge(problem, parts)
+        return [fn(a) for a in args]
+    if executor is None:
+        with ThreadPoolExecutor(max_workers=min(n_workers, len(args))) as pool:
+            return list(pool.map(fn, args))
+    if not isinstance(executor, ThreadPoolExecutor):
+        _check_picklable(p, executor)
+    futures = [executor.submit(fn, a) for a in args]
+    try:
+        return [f.result() for f in futures]
+    finally:
+        for f in futures:
+            f.cancel()  # the chunks not yet started, after an error or Ctrl-C
 
 
 def _check_picklable(p: _Problem, executor: Executor) -> None:
@@ -747,10 +826,15 @@ def _check_picklable(p: _Problem, executor: Executor) -> None:
 
 
 def _train_problem(problem: _Problem) -> Trace:
+    return _folded(problem, None)
+
+
+def _folded(problem: _Problem, start: _Start | None) -> Trace:
+    """The trace of the whole fold (from ``start``, or fresh)."""
     # errstate is per thread (a context variable): set it in the thread that computes
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         last = None
-        for last in _fold(problem):
+        for last in _fold(problem, start=start):
             pass
     assert last is not None and last.trace is not None
     return last.trace
@@ -787,16 +871,20 @@ def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
     return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
 
-def _sub_problem(p: _Problem, lo: int, hi: int) -> _Problem:
+def _sub_config(p: _Problem, lo: int, hi: int) -> TrainConfig:
+    """The config of models ``lo:hi`` of a stack: their seeds, and their per-model hyperparameters."""
     hyper = p.config.optimizer.hyperparams
     opt = p.config.optimizer
     if any(isinstance(v, np.ndarray) for v in hyper.values()):
         name = "momentum" if opt.name == "nesterov" else opt.name
         opt = make_optimizer(name, **{k: (v[lo:hi] if isinstance(v, np.ndarray) else v) for k, v in hyper.items()})
-    seeds = p.seeds[lo:hi]
-    config = attrs.evolve(p.config, seed=seeds, optimizer=opt)
+    return attrs.evolve(p.config, seed=p.seeds[lo:hi], optimizer=opt)
+
+
+def _sub_problem(p: _Problem, lo: int, hi: int) -> _Problem:
+    config = _sub_config(p, lo, hi)
     params = tree_map(lambda a: a[lo:hi], p.params)
-    return attrs.evolve(p, params=params, config=config, models=(hi - lo,), seeds=seeds)
+    return attrs.evolve(p, params=params, config=config, models=(hi - lo,), seeds=p.seeds[lo:hi])
 
 
 def _merge(p: _Problem, parts: list[Trace]) -> Trace:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
 
+import attrs
 import numpy as np
 import pytest
 
@@ -51,10 +52,15 @@ def _whole(cfg: fnn.TrainConfig) -> fnn.Trace:
 
 
 def _assert_same_run(a: fnn.Trace, b: fnn.Trace) -> None:
+    """Equal traces, snapshots and resume points (which ``==`` leaves out)."""
     diff = fnn.compare_traces(a, b)
     assert diff.equal, diff.reason
     assert a == b
-    assert [e for e, _ in a.snapshots] == [e for e, _ in b.snapshots] == [5, 10, 15]
+    assert a.resume_point is not None and b.resume_point is not None
+    assert_trees_equal(a.resume_point.prev_params, b.resume_point.prev_params)
+    assert a.resume_point.prev_opt_state == b.resume_point.prev_opt_state
+    assert a.resume_point.shuffle_states == b.resume_point.shuffle_states
+    assert a.snapshots and [e for e, _ in a.snapshots] == [e for e, _ in b.snapshots]
     for (_, pa), (_, pb) in zip(a.snapshots, b.snapshots, strict=True):
         assert_trees_equal(pa, pb)
 
@@ -120,7 +126,6 @@ def test_custom_optimizer_pickles_only_if_its_functions_do() -> None:
 
 
 def _empty_init(params: object) -> OptState:
-    del params
     return EmptyState()
 
 
@@ -155,3 +160,48 @@ def test_unpicklable_optimizer_with_a_process_pool_is_named(small_chunks: None, 
     # the same optimizer trains with threads
     trace = fnn.train(NET, fnn.init(NET, seed=SEEDS), LINEAR, _config(optimizer=opt), workers=2)
     assert trace.loss.shape == (15, 8)
+
+
+# ---------------------------------------------------------------- resume ---
+
+
+def _resumed_whole(trace: fnn.Trace, data: fnn.Dataset, epochs: int) -> fnn.Trace:
+    """``resume`` with the stack as one chunk, in this thread."""
+    return training._folded(*training._resume_problem(trace, data, epochs))
+
+
+@pytest.mark.parametrize(("batch_size", "slow_lr"), [(None, 0.02), (7, 0.002)])
+def test_resume_split_gives_the_same_bits(
+    small_chunks: None, pool: ProcessPoolExecutor, batch_size: int | None, slow_lr: float
+) -> None:
+    """A resumed stack, split over threads or processes, equals the whole resumed and the uninterrupted run;
+    the first models stop (loss threshold) before the resume, the others after."""
+    lrs = np.array([3.0, 3.0, 3.0, 3.0, 0.05, 0.05, slow_lr, slow_lr])
+    cfg = fnn.TrainConfig(
+        epochs=300,
+        optimizer=fnn.momentum(lr=lrs),
+        loss=fnn.mse,
+        batch_size=batch_size,
+        seed=SEEDS,
+        stop_loss=0.05,
+        snapshot_every=50,
+    )
+    whole_run = _whole(attrs.evolve(cfg, epochs=600))
+    first = _whole(cfg)
+    assert first.stop_reasons[0].startswith("loss threshold") and first.stop_reasons[-1] == "epochs done"
+    whole = _resumed_whole(first, LINEAR, 300)
+    assert fnn.compare_traces(whole, whole_run).equal
+    assert len(training._chunks(training._resume_problem(first, LINEAR, 300)[0], 2)) == 8
+    params = fnn.init(NET, seed=SEEDS)
+    _assert_same_run(first, fnn.train(NET, params, LINEAR, cfg, workers=2))
+    _assert_same_run(first, fnn.train(NET, params, LINEAR, cfg, executor=pool))
+    for kwargs in ({"workers": 1}, {"workers": 2}, {"workers": 2, "executor": pool}):
+        _assert_same_run(whole, fnn.resume(first, LINEAR, 300, **kwargs))
+
+
+def test_resume_checks_workers_and_executor() -> None:
+    trace = fnn.train(NET, fnn.init(NET, seed=SEEDS), LINEAR, _config())
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        fnn.resume(trace, LINEAR, 5, workers=0)
+    with pytest.raises(TypeError, match=r"executor must be a concurrent\.futures\.Executor"):
+        fnn.resume(trace, LINEAR, 5, executor=3)  # type: ignore[arg-type]
