@@ -63,10 +63,17 @@ def _count(z: FloatArray) -> int:
 
 
 def _sum_sq(r: FloatArray) -> FloatArray:
-    """Sum of squares over the last two axes (one BLAS dot for a single model)."""
+    """Sum of squares over the last two axes: one dot product per model.
+
+    ``np.vecdot`` sums each model's row the same way whatever the number of
+    models (so splitting a stack never changes a bit), and as ``np.vdot`` does
+    for a single model; ``np.einsum`` does not (its order changes for one model
+    and rows over 8192 elements).
+    """
     if r.ndim == 2:
         return np.asarray(np.vdot(r, r))
-    out: FloatArray = np.einsum("...ij,...ij->...", r, r)
+    flat = r.reshape(r.shape[:-2] + (-1,))
+    out: FloatArray = np.vecdot(flat, flat)
     return out
 
 

@@ -171,10 +171,13 @@ _FACTORIES = ("sgd", "momentum", "adam", "rmsprop", "adagrad")
 
 
 def _built_in(opt: Optimizer) -> bool:
-    """Whether ``opt`` was made by one of this module's factories (its functions are their closures)."""
-    fns = (opt.init, opt.update, opt.step_into)
+    """Whether ``opt`` is as one of this module's factories made it: their closures, stamped by
+    ``_make`` with the name and hyperparameters they compute with (``attrs.evolve`` cannot fake them)."""
+    fns = [f for f in (opt.init, opt.update, opt.step_into) if f is not None]
     return opt.name in OPTIMIZERS and all(
-        getattr(f, "__module__", None) == __name__ and getattr(f, "__qualname__", "").split(".")[0] in _FACTORIES
+        getattr(f, "__module__", None) == __name__
+        and getattr(f, "__qualname__", "").split(".")[0] in _FACTORIES
+        and getattr(f, "_made_as", None) == (opt.name, opt._key)
         for f in fns
     )
 
@@ -209,9 +212,11 @@ def _scalar_or_array(a: FloatArray) -> float | FloatArray:
 def _make(
     name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn, step_into: StepInto | None = None
 ) -> Optimizer:
-    return Optimizer(
-        name=name, hyperparams=MappingProxyType(hyperparams), init=init, update=update, step_into=step_into
-    )
+    opt = Optimizer(name=name, hyperparams=MappingProxyType(hyperparams), init=init, update=update, step_into=step_into)
+    for f in (init, update, step_into):
+        if f is not None:
+            setattr(f, "_made_as", (name, opt._key))  # noqa: B010 (the Protocol types have no such attribute)
+    return opt
 
 
 Buffer: TypeAlias = Callable[[str], FloatArray]

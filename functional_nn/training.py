@@ -28,7 +28,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -50,7 +50,7 @@ from functional_nn.network import (
     seed_sequence,
     supports_workspace,
 )
-from functional_nn.optimizers import Optimizer, OptState, make_optimizer
+from functional_nn.optimizers import Optimizer, OptState, _built_in, make_optimizer
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
 from functional_nn.tree import tree_map
 
@@ -292,7 +292,8 @@ def _per_model_state(state: OptState, models: tuple[int, ...]) -> OptState:
 
 
 def _grad_norm(gflat: FloatArray, stacked: bool) -> FloatArray:
-    sq: FloatArray = np.einsum("mi,mi->m", gflat, gflat) if stacked else np.asarray(np.dot(gflat, gflat))
+    # vecdot: each model's sum in the same order whatever the number of models (see losses._sum_sq)
+    sq: FloatArray = np.vecdot(gflat, gflat) if stacked else np.asarray(np.dot(gflat, gflat))
     return np.sqrt(sq)
 
 
@@ -800,16 +801,23 @@ def _run_parts(
     if executor is None and n_workers == 1:
         return [fn(a) for a in args]
     if executor is None:
-        with ThreadPoolExecutor(max_workers=min(n_workers, len(args))) as pool:
-            return list(pool.map(fn, args))
+        with ThreadPoolExecutor(max_workers=min(n_workers, len(args))) as threads:
+            return _gather(threads, fn, args)
     if not isinstance(executor, ThreadPoolExecutor):
         _check_picklable(p, executor)
-    futures = [executor.submit(fn, a) for a in args]
+    return _gather(executor, fn, args)
+
+
+def _gather(executor: Executor, fn: Callable[[T], Trace], args: list[T]) -> list[Trace]:
+    """Submit every chunk, collect them in order; after an error or Ctrl-C, cancel those not started."""
+    futures: list[Future[Trace]] = []
     try:
+        for a in args:
+            futures.append(executor.submit(fn, a))
         return [f.result() for f in futures]
     finally:
         for f in futures:
-            f.cancel()  # the chunks not yet started, after an error or Ctrl-C
+            f.cancel()  # a no-op for the chunks done or running
 
 
 def _check_picklable(p: _Problem, executor: Executor) -> None:
@@ -859,6 +867,9 @@ def _chunks(p: _Problem, workers: int) -> list[tuple[int, int]]:
     if not p.models:
         return [(0, 1)]
     m = p.models[0]
+    opt = p.config.optimizer
+    if not _built_in(opt) and any(isinstance(v, np.ndarray) for v in opt.hyperparams.values()):
+        return [(0, m)]  # per-model hyperparameters are cut per chunk by rebuilding a built-in optimizer only
     n = p.x.shape[0] if p.config.batch_size is None else min(p.config.batch_size, p.x.shape[0])
     width = max(max(layer.in_features, layer.out_features) for layer in p.net.layers)
     per_model = max(n * width * 8, 1)
@@ -876,6 +887,7 @@ def _sub_config(p: _Problem, lo: int, hi: int) -> TrainConfig:
     hyper = p.config.optimizer.hyperparams
     opt = p.config.optimizer
     if any(isinstance(v, np.ndarray) for v in hyper.values()):
+        assert _built_in(opt)  # _chunks keeps other optimizers with per-model arrays in one chunk
         name = "momentum" if opt.name == "nesterov" else opt.name
         opt = make_optimizer(name, **{k: (v[lo:hi] if isinstance(v, np.ndarray) else v) for k, v in hyper.items()})
     return attrs.evolve(p.config, seed=p.seeds[lo:hi], optimizer=opt)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -18,6 +18,7 @@ from functional_nn.optimizers import OPTIMIZERS, EmptyState, OptState, make_opti
 from tests.helpers import assert_read_only, assert_trees_equal
 
 P = TypeVar("P")
+T = TypeVar("T")
 NET = fnn.mlp((2, 5, 4, 1))
 LINEAR = fnn.generate_linear(40, seed=1)
 SEEDS = list(range(8))
@@ -34,6 +35,32 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 def pool() -> Iterator[ProcessPoolExecutor]:
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as ex:
         yield ex
+
+
+class Counting(Executor):
+    """An executor that hands every call on to another one and counts them."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        self.calls += 1
+        return self.inner.submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def merged(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of chunks of every merged run (``training._merge`` watched)."""
+    sizes: list[int] = []
+    real = training._merge
+
+    def watch(p: Any, parts: list[fnn.Trace]) -> fnn.Trace:
+        sizes.append(len(parts))
+        return real(p, parts)
+
+    monkeypatch.setattr(training, "_merge", watch)
+    return sizes
 
 
 def _config(**kwargs: object) -> fnn.TrainConfig:
@@ -87,13 +114,31 @@ def test_a_small_stack_is_not_split() -> None:
 
 
 @pytest.mark.parametrize("batch_size", [None, 7])
-def test_split_over_threads_gives_the_same_bits(small_chunks: None, batch_size: int | None) -> None:
+def test_split_over_threads_gives_the_same_bits(small_chunks: None, merged: list[int], batch_size: int | None) -> None:
     cfg = _config(batch_size=batch_size)
     params = fnn.init(NET, seed=SEEDS)
-    assert _chunk_count(cfg, 1) == 8
     whole = _whole(cfg)
     for workers in (1, 2, 3):
         _assert_same_run(whole, fnn.train(NET, params, LINEAR, cfg, workers=workers))
+    assert merged == [8, 8, 8]
+
+
+@pytest.mark.parametrize(("sizes", "n", "outputs"), [((2, 100, 90, 1), 20, 1), ((2, 8, 3), 3000, 3)])
+def test_split_is_exact_for_long_sums(
+    small_chunks: None, merged: list[int], sizes: tuple[int, ...], n: int, outputs: int
+) -> None:
+    """Over 8192 params (the gradient norm) or samples x outputs (the loss): a model's sums may not
+    depend on how many models its chunk holds (np.einsum's order does, for a chunk of one model)."""
+    rng = np.random.default_rng(3)
+    data = fnn.Dataset(x=rng.random((n, 2)), y=(rng.random((n, outputs)) > 0.5).astype(np.float64))
+    net = fnn.mlp(sizes)
+    seeds = [0, 1, 2]
+    cfg = fnn.TrainConfig(epochs=3, optimizer=fnn.sgd(lr=0.5), loss=fnn.mse, seed=seeds, snapshot_every=1)
+    params = fnn.init(net, seed=seeds)
+    problem = training._prepare(net, params, data, cfg)
+    assert len(training._chunks(problem, 2)) == 3
+    _assert_same_run(training._train_problem(problem), fnn.train(net, params, data, cfg, workers=2))
+    assert merged == [3]
 
 
 # ----------------------------------------------------------- processes ---
@@ -133,8 +178,9 @@ def _empty_init(params: object) -> OptState:
 def test_process_pool_gives_the_same_bits(small_chunks: None, pool: ProcessPoolExecutor, name: str) -> None:
     cfg = _config(optimizer=make_optimizer(name, lr=np.linspace(0.05, 0.4, 8)), batch_size=7)
     params = fnn.init(NET, seed=SEEDS)
-    assert _chunk_count(cfg, 2) == 8
-    far = fnn.train(NET, params, LINEAR, cfg, workers=2, executor=pool)
+    counting = Counting(pool)
+    far = fnn.train(NET, params, LINEAR, cfg, workers=2, executor=counting)
+    assert counting.calls == 8
     _assert_same_run(_whole(cfg), far)
     assert far.config == cfg and far.network == NET
     assert_read_only((far.loss, far.accuracy, far.grad_norm, far.final_loss, far.stop_epoch))
@@ -145,7 +191,9 @@ def test_thread_pool_executor_is_accepted(small_chunks: None) -> None:
     cfg = _config()
     params = fnn.init(NET, seed=SEEDS)
     with ThreadPoolExecutor(3) as ex:
-        _assert_same_run(_whole(cfg), fnn.train(NET, params, LINEAR, cfg, executor=ex))
+        counting = Counting(ex)
+        _assert_same_run(_whole(cfg), fnn.train(NET, params, LINEAR, cfg, executor=counting))
+    assert counting.calls == 8
 
 
 def test_executor_must_be_an_executor() -> None:
@@ -172,7 +220,7 @@ def _resumed_whole(trace: fnn.Trace, data: fnn.Dataset, epochs: int) -> fnn.Trac
 
 @pytest.mark.parametrize(("batch_size", "slow_lr"), [(None, 0.02), (7, 0.002)])
 def test_resume_split_gives_the_same_bits(
-    small_chunks: None, pool: ProcessPoolExecutor, batch_size: int | None, slow_lr: float
+    small_chunks: None, merged: list[int], pool: ProcessPoolExecutor, batch_size: int | None, slow_lr: float
 ) -> None:
     """A resumed stack, split over threads or processes, equals the whole resumed and the uninterrupted run;
     the first models stop (loss threshold) before the resume, the others after."""
@@ -191,12 +239,15 @@ def test_resume_split_gives_the_same_bits(
     assert first.stop_reasons[0].startswith("loss threshold") and first.stop_reasons[-1] == "epochs done"
     whole = _resumed_whole(first, LINEAR, 300)
     assert fnn.compare_traces(whole, whole_run).equal
-    assert len(training._chunks(training._resume_problem(first, LINEAR, 300)[0], 2)) == 8
     params = fnn.init(NET, seed=SEEDS)
+    counting = Counting(pool)
     _assert_same_run(first, fnn.train(NET, params, LINEAR, cfg, workers=2))
-    _assert_same_run(first, fnn.train(NET, params, LINEAR, cfg, executor=pool))
-    for kwargs in ({"workers": 1}, {"workers": 2}, {"workers": 2, "executor": pool}):
+    _assert_same_run(first, fnn.train(NET, params, LINEAR, cfg, executor=counting))
+    assert counting.calls == 8
+    for kwargs in ({"workers": 1}, {"workers": 2}, {"workers": 2, "executor": counting}):
         _assert_same_run(whole, fnn.resume(first, LINEAR, 300, **kwargs))
+    assert counting.calls == 16
+    assert merged == [8] * 5
 
 
 def test_resume_checks_workers_and_executor() -> None:
@@ -205,3 +256,54 @@ def test_resume_checks_workers_and_executor() -> None:
         fnn.resume(trace, LINEAR, 5, workers=0)
     with pytest.raises(TypeError, match=r"executor must be a concurrent\.futures\.Executor"):
         fnn.resume(trace, LINEAR, 5, executor=3)  # type: ignore[arg-type]
+
+
+def test_an_evolved_optimizer_is_not_rebuilt_from_its_name() -> None:
+    """attrs.evolve can change the recorded name or hyperparameters but not the closures that compute:
+    such an optimizer must not pickle as what it claims to be."""
+    for changed in (attrs.evolve(fnn.sgd(lr=0.1), name="adam"), attrs.evolve(fnn.sgd(lr=0.1), hyperparams={"lr": 0.5})):
+        with pytest.raises(Exception, match="pickle"):
+            pickle.dumps(changed)
+    assert pickle.loads(pickle.dumps(fnn.sgd(lr=0.1))) == fnn.sgd(lr=0.1)
+
+
+def test_custom_optimizer_with_per_model_arrays_trains_a_stack_in_one_chunk(small_chunks: None) -> None:
+    """Only a built-in optimizer can be cut into chunks along its per-model arrays; another one keeps
+    the whole stack in one chunk (it trains as before, and the same with any number of workers)."""
+    lrs = np.linspace(0.1, 0.8, 8)
+
+    def init(params: object) -> OptState:
+        del params
+        return EmptyState()
+
+    def update(grads: P, state: OptState, params: P) -> tuple[P, OptState]:
+        return fnn.tree_map(lambda p, g: p - lrs.reshape(-1, *(1,) * (p.ndim - 1)) * g, params, grads), state
+
+    opt = fnn.Optimizer(name="per-model sgd", hyperparams={"lr": lrs}, init=init, update=update)
+    cfg = _config(optimizer=opt)
+    assert _chunk_count(cfg, 2) == 1
+    params = fnn.init(NET, seed=SEEDS)
+    one = fnn.train(NET, params, LINEAR, cfg, workers=1)
+    _assert_same_run(one, fnn.train(NET, params, LINEAR, cfg, workers=2))
+    built_in = fnn.train(NET, params, LINEAR, _config(optimizer=fnn.sgd(lr=lrs)), workers=2)
+    np.testing.assert_allclose(one.loss, built_in.loss, rtol=1e-12)
+
+
+def test_a_failed_chunk_cancels_the_chunks_not_started(small_chunks: None) -> None:
+    class FirstFails(Executor):
+        """Fails the first chunk at once; leaves the others pending, as a busy pool would."""
+
+        def __init__(self) -> None:
+            self.futures: list[Future[Any]] = []
+
+        def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+            future: Future[T] = Future()
+            if not self.futures:
+                future.set_exception(RuntimeError("chunk 0 failed"))
+            self.futures.append(future)
+            return future
+
+    ex = FirstFails()
+    with pytest.raises(RuntimeError, match="chunk 0 failed"):
+        fnn.train(NET, fnn.init(NET, seed=SEEDS), LINEAR, _config(), executor=ex)
+    assert len(ex.futures) == 8 and all(f.cancelled() for f in ex.futures[1:])
