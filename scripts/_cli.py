@@ -54,7 +54,7 @@ def int_list(example: str, minimum: int | None = None) -> Callable[[str], tuple[
 
 
 def reporting_errors(run: Callable[[], int], out: Path) -> int:
-    """Run a script's body; bad input and unwritable files become one line and exit status 2.
+    """Run a script's body; bad input and system errors (an unwritable file) become one line and exit status 2.
 
     Ctrl-C says where the files already written are and exits with 130.
     """
@@ -64,7 +64,10 @@ def reporting_errors(run: Callable[[], int], out: Path) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:
-        print(f"error: cannot write {err.filename or out}: {err.strerror or err}", file=sys.stderr)
+        if err.filename:
+            print(f"error: cannot write {err.filename}: {err.strerror or err}", file=sys.stderr)
+        else:  # not a file of ours (e.g. starting a worker process failed)
+            print(f"error: {err.strerror or err} (output folder {out})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; files already written are in {out}/", file=sys.stderr)

@@ -938,9 +938,14 @@ def _prepare_out(out: Path, save_traces: bool) -> None:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically; on failure remove the partial file and name ``path``."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -367,17 +367,14 @@ def test_bad_values_exit_2_with_one_line(
     assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
 
 
-def test_a_failed_write_exits_2_with_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def full_disk(path: Path, text: str) -> None:
-        raise OSError(28, "No space left on device", str(path))
-
-    monkeypatch.setattr(report, "_write", full_disk)
+def test_a_failed_write_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "report.md").mkdir()  # the report cannot replace a folder
     argv = ["--experiments", "C", "--dataset", "xor", "--seeds", "1", "--epochs", "5", "--jobs", "1"]
-    assert report.main([*argv, "--out", str(tmp_path)]) == 2
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert report.main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == f"error: cannot write {tmp_path / 'report.md'}: No space left on device"
+    assert err.strip() == f"error: cannot write {tmp_path / 'report.md'}: Is a directory"
+    assert not (tmp_path / "report.md.tmp").exists()
 
 
 @pytest.mark.parametrize(

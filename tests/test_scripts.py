@@ -149,3 +149,15 @@ def test_cnn_script_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert err.strip().startswith("error: cannot write") and len(err.strip().splitlines()) == 1
+
+
+def test_system_errors_without_a_file_are_not_called_write_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts._cli import reporting_errors
+
+    def spawn_fails() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    assert reporting_errors(spawn_fails, tmp_path) == 2
+    assert capsys.readouterr().err.strip() == f"error: Resource temporarily unavailable (output folder {tmp_path})"
