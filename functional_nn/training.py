@@ -851,9 +851,8 @@ def _folded(problem: _Problem, start: _Start | None) -> Trace:
 _CHUNK_BYTES = 512 * 1024
 """Target size of one activation array of a chunk: big enough to amortize the
 per-operation Python overhead, small enough that a chunk's arrays stay in a
-core's cache (one thread on the lab's network, 2-core machine with 1 MB L2
-per core: 256 models of the XOR data, 430 KB, train 378k model-epochs/s;
-512 models 348k; 1024 models 305k)."""
+core's cache (``python -m scripts.bench`` measures one core training one chunk
+of 256 XOR models, 430 KB, against one of 1024)."""
 
 
 _MIN_CHUNK_BYTES = 192 * 1024

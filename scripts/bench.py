@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
+from functional_nn import training
 
 FloatArray = npt.NDArray[np.float64]
 SIZES = (2, 10, 10, 1)
@@ -152,6 +153,15 @@ def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
             if startup is not None:
                 r["with_pool_startup_model_epochs_per_s"] = m * epochs / (t + startup)
 
+    # one core, one chunk: why train splits a stack into chunks of about 512 KB of activations
+    out["one_chunk_one_core"] = {}
+    for m in (256, 1024):
+        seeds = list(range(m))
+        config = fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
+        problem = training._prepare(net, fnn.init(net, seed=seeds), data["xor"], config)
+        training._train_problem(attrs.evolve(problem, config=attrs.evolve(config, epochs=5)))
+        t = statistics.median(_timed(lambda: training._train_problem(problem))[0] for _ in range(repeats))
+        out["one_chunk_one_core"][f"{m}_xor"] = {"models": m, "epochs": epochs, "model_epochs_per_s": m * epochs / t}
     measure("threads", None, None)
     os.environ.update(POOL_ENV)  # the forkserver, started by the pool's first task, and its workers inherit it
     start = time.perf_counter()
@@ -244,6 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"   process pool: forkserver, {os.cpu_count()} workers, env {stacked['pool_env']}; start-up (workers"
         f" importing functional_nn) {stacked['pool_startup_s']:.2f} s, not in the figures below except where said"
+    )
+    chunks = stacked["one_chunk_one_core"]
+    small, big = chunks["256_xor"]["model_epochs_per_s"], chunks["1024_xor"]["model_epochs_per_s"]
+    print(
+        f"   one core, XOR, one chunk of 256 models {small:,.0f} model-epochs/s, of 1024 models {big:,.0f}"
+        f" ({small / big:.2f}x per model for the smaller chunk)"
     )
     for label in ("threads", "processes"):
         for key, r in stacked[label].items():
