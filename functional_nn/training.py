@@ -748,13 +748,13 @@ def train(
             chunks trained independently; every model's result is the same, bit
             for bit, whatever the split.
         executor: where the chunks run (default: threads of this process,
-            started and joined here).  Pass a
-            ``concurrent.futures.ProcessPoolExecutor`` you own to use every core
-            fully: NumPy releases the GIL inside its kernels but not between
-            them, so two threads reach about 1.5x one, two processes 2x.  The
-            chunks are pickled to it (networks, data and the built-in
-            optimizers all pickle); starting a pool costs about 0.1-0.3 s, so
-            keep one for many runs.
+            started and joined here).  Pass a ``concurrent.futures.ProcessPoolExecutor``
+            you own to use every core fully: NumPy releases the GIL inside its
+            kernels but not between them, so on the lab's small arrays two
+            threads reach about 1.5x one, two processes nearly 2x.  The chunks
+            are pickled to it (networks, data and the built-in optimizers
+            pickle); starting a pool costs about 0.2 s, so keep one for many
+            runs, and start it under ``if __name__ == "__main__":``.
 
     Returns:
         The Trace: per-epoch loss / accuracy / gradient norm, final params and
