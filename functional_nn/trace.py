@@ -153,7 +153,8 @@ class Trace:
         )
 
 
-def _member_state(state: OptState, k: int) -> OptState:
+def _member_state(state: OptState, k: int | slice) -> OptState:
+    """Model ``k`` (or the models of a slice) of a stacked optimizer state: every array field indexed."""
     changes = {}
     for field in attrs.fields(type(state)):
         value = getattr(state, field.name)

@@ -51,7 +51,7 @@ from functional_nn.network import (
     supports_workspace,
 )
 from functional_nn.optimizers import Optimizer, OptState, _built_in, make_optimizer
-from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
+from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, _member_state
 from functional_nn.tree import tree_map
 
 __all__ = ["Progress", "TrainConfig", "resume", "resume_iter", "train", "train_iter"]
@@ -674,7 +674,7 @@ def _models_of(trace: Trace, p: _Problem, lo: int, hi: int) -> Trace:
         accuracy=trace.accuracy[:, lo:hi],
         grad_norm=trace.grad_norm[:, lo:hi],
         params=tree_map(pick, trace.params),
-        opt_state=_state_slice(trace.opt_state, lo, hi),
+        opt_state=_member_state(trace.opt_state, slice(lo, hi)),
         final_loss=trace.final_loss[lo:hi],
         final_accuracy=trace.final_accuracy[lo:hi],
         stop_epoch=trace.stop_epoch[lo:hi],
@@ -685,19 +685,10 @@ def _models_of(trace: Trace, p: _Problem, lo: int, hi: int) -> Trace:
         seed=config.seed,
         resume_point=ResumePoint(
             prev_params=tree_map(pick, point.prev_params),
-            prev_opt_state=_state_slice(point.prev_opt_state, lo, hi),
+            prev_opt_state=_member_state(point.prev_opt_state, slice(lo, hi)),
             shuffle_states=point.shuffle_states[lo:hi],
         ),
     )
-
-
-def _state_slice(state: OptState, lo: int, hi: int) -> OptState:
-    changes = {}
-    for field in attrs.fields(type(state)):
-        value = getattr(state, field.name)
-        if isinstance(value, (tuple, np.ndarray)):
-            changes[field.name] = tree_map(lambda a: a[lo:hi], value)
-    return _evolve(state, changes)
 
 
 def resume_iter(trace: Trace, data: Dataset, epochs: int) -> Iterator[Progress]:
