@@ -3,6 +3,11 @@
 Parameters and optimizer states are immutable records; ``forward``, ``grad`` and
 ``update`` are pure; ``train`` is a fold over epochs that returns a ``Trace``.
 
+Naming: records, layer kinds and protocols are CapWords (``Dense``,
+``DenseLayer``, ``AdamState``, ``Trace``); functions and factories are
+lowercase (``mlp``, ``adam``, ``train``); registries are UPPER_CASE read-only
+mappings from a name to one kind of value.
+
 Example:
     >>> import functional_nn as fnn
     >>> net = fnn.mlp((2, 10, 10, 1), hidden="sigmoid", output="sigmoid")
@@ -12,7 +17,6 @@ Example:
     ((10,), 'epochs done')
 """
 
-from functional_nn._records import FloatArray
 from functional_nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -24,22 +28,26 @@ from functional_nn.activations import (
     get_activation,
     sigmoid,
 )
-from functional_nn.conv import (
-    AvgPool2DLayer,
-    Conv2D,
-    Conv2DLayer,
-    FlattenLayer,
-    ImageLayer,
-    MaxPool2DLayer,
-    NoParams,
-    cnn,
-    flatten_images,
-)
+from functional_nn.config import TrainConfig
+from functional_nn.conv import AvgPool2DLayer, Conv2D, Conv2DLayer, FlattenLayer, MaxPool2DLayer, NoParams, flatten_images
 from functional_nn.data import Dataset, generate_linear, generate_xor_easy
-from functional_nn.images import BAR_CLASSES, bar_images, generate_bars
-from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer, LayerParams
+from functional_nn.fold import Progress
+from functional_nn.images import generate_bars
+from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer
 from functional_nn.losses import BCE, LOSSES, MSE, Loss, bce, get_loss, mse
-from functional_nn.network import Network, Params, accuracy, forward, grad, init, mlp, model_shape, predict, sequential
+from functional_nn.network import (
+    LayerParams,
+    Network,
+    Params,
+    accuracy,
+    cnn,
+    forward,
+    grad,
+    init,
+    mlp,
+    predict,
+    sequential,
+)
 from functional_nn.optimizers import (
     OPTIMIZERS,
     AdagradState,
@@ -53,23 +61,23 @@ from functional_nn.optimizers import (
     adam,
     make_optimizer,
     momentum,
+    nesterov,
     rmsprop,
     sgd,
 )
-from functional_nn.trace import ResumePoint, Trace, TraceDiff, compare_traces
-from functional_nn.training import Progress, TrainConfig, resume, resume_iter, train, train_iter
-from functional_nn.tree import leaves, tree_map, tree_unflatten, tree_vdot
+from functional_nn.trace import Trace, TraceDiff, compare_traces
+from functional_nn.training import resume, resume_iter, train, train_iter
+from functional_nn.tree import tree_map
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ACTIVATIONS",
-    "BAR_CLASSES",
-    "BCE",
     "INITIALIZERS",
     "LOSSES",
-    "MSE",
     "OPTIMIZERS",
+    "BCE",
+    "MSE",
     "Activation",
     "AdagradState",
     "AdamState",
@@ -81,9 +89,7 @@ __all__ = [
     "DenseLayer",
     "EmptyState",
     "FlattenLayer",
-    "FloatArray",
     "Identity",
-    "ImageLayer",
     "Layer",
     "LayerParams",
     "LeakyReLU",
@@ -98,7 +104,6 @@ __all__ = [
     "Progress",
     "RMSPropState",
     "ReLU",
-    "ResumePoint",
     "Sigmoid",
     "Tanh",
     "Trace",
@@ -108,7 +113,6 @@ __all__ = [
     "accuracy",
     "adagrad",
     "adam",
-    "bar_images",
     "bce",
     "cnn",
     "compare_traces",
@@ -121,12 +125,11 @@ __all__ = [
     "get_loss",
     "grad",
     "init",
-    "leaves",
     "make_optimizer",
     "mlp",
-    "model_shape",
     "momentum",
     "mse",
+    "nesterov",
     "predict",
     "resume",
     "resume_iter",
@@ -137,6 +140,4 @@ __all__ = [
     "train",
     "train_iter",
     "tree_map",
-    "tree_unflatten",
-    "tree_vdot",
 ]

@@ -22,6 +22,14 @@ def show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def as_int(value: object) -> object:
+    """attrs converter: an integer of any kind (NumPy's too) as a Python int; anything else unchanged,
+    for the validator to refuse by name."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
+
+
 def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Check that ``value`` is an integer (not a bool) within the bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -1,20 +1,17 @@
-"""Activations: each a frozen record with its value and its derivative side by side.
+"""Activations: each a frozen record with its value and its chain rule side by side.
 
-    act.value(z, out=None)         -> a            # elementwise, any shape
-    act.derivative(z, a, out=None) -> da/dz        # a MUST be act.value(z); shape of z
+    act.value(z)              -> a = f(z)           # any shape; z is left unchanged
+    act.backward(z, a, da)    -> dz = dL/dz         # from da = dL/da; a MUST be act.value(z)
+    act.derivative(z, a)      -> f'(z)              # the elementwise ones: backward is f'(z) * da
 
-As with NumPy's ufuncs, ``out`` (an array of z's shape) receives the result
-instead of a new array; the training loop uses it to reuse its buffers.  The
-arithmetic is the same either way, so the results are bit-identical.
-
-The derivative takes both the pre-activation ``z`` and the output ``a``: sigmoid
+The chain rule takes both the pre-activation ``z`` and the output ``a``: sigmoid
 and tanh are cheapest from the output (``a * (1 - a)``, ``1 - a**2``), ReLU needs
 ``z``.  The lab handout's ``derivative_sigmoid(x) = x * (1 - x)`` is this
 formula, and is only right when ``x`` is already the sigmoid's output; here that
 contract is the signature.
 
-    get_activation(name_or_activation) -> Activation
     ACTIVATIONS: name -> Activation      # "sigmoid", "tanh", "relu", "leaky_relu", "identity"
+    get_activation(name_or_activation) -> Activation
 """
 
 from __future__ import annotations
@@ -25,52 +22,48 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray
 
-__all__ = [
-    "ACTIVATIONS",
-    "Activation",
-    "Identity",
-    "LeakyReLU",
-    "ReLU",
-    "Sigmoid",
-    "Tanh",
-    "get_activation",
-    "sigmoid",
-]
+__all__ = ["ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "get_activation", "sigmoid"]
 
 
 @runtime_checkable
 class Activation(Protocol):
-    """An elementwise activation function and its derivative."""
+    """An activation function and its chain rule."""
 
     @property
     def name(self) -> str:
         """Registry name, e.g. ``"sigmoid"``."""
         ...
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        """``a = f(z)``, elementwise; ``z`` is left unchanged; written into ``out`` if given."""
+    def value(self, z: FloatArray) -> FloatArray:
+        """``a = f(z)``; ``z`` is left unchanged."""
         ...
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        """``f'(z)``, given ``z`` and ``a = self.value(z)`` (same shape); into ``out`` if given."""
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        """``dL/dz`` from ``da = dL/da``, given ``z`` and ``a = self.value(z)`` (all one shape)."""
         ...
 
 
-def sigmoid(z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-    """Logistic sigmoid ``1 / (1 + exp(-z))`` that never overflows.
+def sigmoid(z: npt.ArrayLike) -> FloatArray:
+    """Logistic sigmoid ``1 / (1 + exp(-z))``, accurate to a few ulp and never overflowing.
 
-    Written as ``(1 + tanh(z / 2)) / 2``: tanh saturates at +-1 instead of
-    overflowing, so ``|z| = 1000`` gives exactly 0 or 1 with no warning.
+    With ``e = exp(-|z|)`` (at most 1, so it cannot overflow) the sigmoid is
+    ``1 / (1 + e)`` for ``z >= 0`` and ``e / (1 + e)`` for ``z < 0``: both are
+    accurate relative to the result, also far in the left tail (``sigmoid(-40)``
+    is 4.25e-18, not 0).
+
+    Example:
+        >>> float(sigmoid(0.0)), float(sigmoid(-1000.0)), float(sigmoid(1000.0))
+        (0.5, 0.0, 1.0)
     """
-    t = np.multiply(z, 0.5, out=out)
-    np.tanh(t, out=t)
-    t += 1.0
-    t *= 0.5
-    return t
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    out: FloatArray = np.where(z >= 0.0, 1.0, e) / (1.0 + e)
+    return out
 
 
 @attrs.frozen
@@ -79,14 +72,15 @@ class Sigmoid:
 
     name: str = attrs.field(default="sigmoid", init=False)
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        return sigmoid(z, out)
+    def value(self, z: FloatArray) -> FloatArray:
+        return sigmoid(z)
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
-        d = np.subtract(1.0, a, out=out)
-        d *= a
-        return d
+        return a * (1.0 - a)
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        return self.derivative(z, a) * da
 
 
 @attrs.frozen
@@ -95,14 +89,15 @@ class Tanh:
 
     name: str = attrs.field(default="tanh", init=False)
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        return np.tanh(z, out=out)
+    def value(self, z: FloatArray) -> FloatArray:
+        return np.tanh(z)
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
-        d = np.multiply(a, a, out=out)
-        np.subtract(1.0, d, out=d)
-        return d
+        return 1.0 - a * a
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        return self.derivative(z, a) * da
 
 
 @attrs.frozen
@@ -111,14 +106,15 @@ class ReLU:
 
     name: str = attrs.field(default="relu", init=False)
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        return np.maximum(z, 0.0, out=out)
+    def value(self, z: FloatArray) -> FloatArray:
+        return np.maximum(z, 0.0)
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
-        if out is None:
-            return (z > 0.0).astype(np.float64)
-        return np.greater(z, 0.0, out=out, casting="unsafe")
+        return (z > 0.0).astype(np.float64)
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        return self.derivative(z, a) * da
 
 
 def _check_alpha(instance: LeakyReLU, attribute: attrs.Attribute[float], value: float) -> None:
@@ -130,21 +126,18 @@ def _check_alpha(instance: LeakyReLU, attribute: attrs.Attribute[float], value: 
 class LeakyReLU:
     """``z`` where ``z > 0`` else ``alpha * z``; derivative 1 or ``alpha``."""
 
-    alpha: float = attrs.field(default=0.01, validator=_check_alpha)
+    alpha: float = attrs.field(default=0.01, converter=float, validator=_check_alpha)
     name: str = attrs.field(default="leaky_relu", init=False)
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        # max(z, alpha z) is z for z > 0 and alpha z otherwise, since 0 <= alpha < 1
-        scaled = np.multiply(z, self.alpha, out=out)
-        return np.maximum(z, scaled, out=scaled)
+    def value(self, z: FloatArray) -> FloatArray:
+        return np.where(z > 0.0, z, self.alpha * z)
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
-        d = np.full_like(z, self.alpha) if out is None else out
-        if out is not None:
-            d.fill(self.alpha)
-        np.copyto(d, 1.0, where=z > 0.0)
-        return d
+        return np.where(z > 0.0, 1.0, self.alpha)
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        return self.derivative(z, a) * da
 
 
 @attrs.frozen
@@ -153,18 +146,16 @@ class Identity:
 
     name: str = attrs.field(default="identity", init=False)
 
-    def value(self, z: FloatArray, out: FloatArray | None = None) -> FloatArray:
-        if out is None:
-            return z
-        np.copyto(out, z)
-        return out
+    def value(self, z: FloatArray) -> FloatArray:
+        return z
 
-    def derivative(self, z: FloatArray, a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
-        if out is None:
-            return np.ones_like(z)
-        out.fill(1.0)
-        return out
+        return np.ones_like(z)
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        del z, a
+        return da
 
 
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(

@@ -22,6 +22,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from types import MappingProxyType
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ from functional_nn.optimizers import (
     make_optimizer,
 )
 from functional_nn.trace import ResumePoint, Trace
-from functional_nn.training import TrainConfig
+from functional_nn.config import TrainConfig
 from functional_nn.tree import leaves, tree_unflatten
 
 __all__ = [
@@ -60,19 +61,19 @@ __all__ = [
     "save_trace",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META = "meta.json"
 
-PARAM_TYPES: dict[str, type] = {"Dense": Dense, **conv.PARAM_RECORDS}
+PARAM_TYPES: Mapping[str, type] = MappingProxyType({"Dense": Dense, "Conv2D": conv.Conv2D, "NoParams": conv.NoParams})
 """Params record classes by name, for loading."""
 
-STATE_TYPES: dict[str, type] = {
+STATE_TYPES: Mapping[str, type] = MappingProxyType({
     "EmptyState": EmptyState,
     "MomentumState": MomentumState,
     "AdamState": AdamState,
     "RMSPropState": RMSPropState,
     "AdagradState": AdagradState,
-}
+})
 
 
 def _activation_to_dict(act: Activation) -> dict[str, Any]:
@@ -91,49 +92,72 @@ def _activation_from_dict(d: Mapping[str, Any]) -> Activation:
     return ACTIVATIONS[name]
 
 
-def _dense_to_dict(layer: Layer) -> dict[str, Any]:
-    assert isinstance(layer, DenseLayer)
-    return {"in_features": layer.in_features, "out_features": layer.out_features}
+LAYER_KINDS: Mapping[str, type] = MappingProxyType(
+    {
+        "dense": DenseLayer,
+        "conv2d": conv.Conv2DLayer,
+        "maxpool2d": conv.MaxPool2DLayer,
+        "avgpool2d": conv.AvgPool2DLayer,
+        "flatten": conv.FlattenLayer,
+    }
+)
+"""Layer kind name -> class; a layer kind is described by its attrs fields (the activation by name)."""
 
 
-def _dense_from_dict(d: Mapping[str, Any], act: Activation) -> Layer:
-    return DenseLayer(int(d["in_features"]), int(d["out_features"]), act)
+def _layer_to_dict(layer: Layer) -> dict[str, Any]:
+    for kind, cls in LAYER_KINDS.items():
+        if type(layer) is cls:
+            out: dict[str, Any] = {"kind": kind}
+            for f in attrs.fields(cls):
+                value = getattr(layer, f.name)
+                if f.init:
+                    out[f.name] = _activation_to_dict(value) if f.name == "activation" else _jsonable(value)
+            out.setdefault("activation", _activation_to_dict(layer.activation))
+            return out
+    raise TypeError(f"cannot describe a layer of type {type(layer).__name__}; register it in io.LAYER_KINDS")
 
 
-LAYER_KINDS: dict[str, tuple[type, Any, Any]] = {
-    "dense": (DenseLayer, _dense_to_dict, _dense_from_dict),
-    **conv.LAYER_IO,
-}
-"""Layer kind name -> (class, to_dict, from_dict); a new layer kind registers here to be saved."""
+def _layer_from_dict(spec: Mapping[str, Any]) -> Layer:
+    cls = LAYER_KINDS.get(spec["kind"])
+    if cls is None:
+        raise ValueError(f"unknown layer kind {spec['kind']!r}")
+    kwargs: dict[str, Any] = {}
+    for f in attrs.fields(cls):
+        if f.init and f.name in spec:
+            value = spec[f.name]
+            kwargs[f.name] = _activation_from_dict(value) if f.name == "activation" else _unlist(value)
+    layer: Layer = cls(**kwargs)
+    return layer
+
+
+def _unlist(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def network_to_dict(net: Network) -> dict[str, Any]:
     """A JSON-ready description of the architecture."""
-    out = []
-    for layer in net.layers:
-        for kind, (cls, to_dict, _) in LAYER_KINDS.items():
-            if type(layer) is cls:
-                out.append({"kind": kind, **to_dict(layer), "activation": _activation_to_dict(layer.activation)})
-                break
-        else:
-            raise TypeError(f"cannot describe layer of type {type(layer).__name__}; register it in io.LAYER_KINDS")
-    return {"layers": out}
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network, got {type(net).__name__}")
+    return {"layers": [_layer_to_dict(layer) for layer in net.layers]}
 
 
 def network_from_dict(d: Mapping[str, Any]) -> Network:
-    """Inverse of ``network_to_dict``."""
-    layers = []
-    for spec in d["layers"]:
-        kind = spec["kind"]
-        if kind not in LAYER_KINDS:
-            raise ValueError(f"unknown layer kind {kind!r}")
-        layers.append(LAYER_KINDS[kind][2](spec, _activation_from_dict(spec["activation"])))
-    return Network(tuple(layers))
+    """Inverse of ``network_to_dict``.
+
+    Raises:
+        ValueError: if ``d`` does not describe a network.
+    """
+    try:
+        return Network(tuple(_layer_from_dict(spec) for spec in d["layers"]))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"d does not describe a network ({type(err).__name__}: {err})") from err
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return {"array": value.tolist()}
+    if isinstance(value, tuple):
+        return list(value)
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     return value
@@ -163,7 +187,7 @@ def _config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def _config_from_dict(d: Mapping[str, Any]) -> TrainConfig:
     opt = d["optimizer"]
-    name = "momentum" if opt["name"] == "nesterov" else opt["name"]
+    name = opt["name"]
     hyper = {k: _unjson(v) for k, v in opt["hyperparams"].items()}
     seed = d["seed"]
     return TrainConfig(
@@ -382,7 +406,7 @@ def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
         arrays.update(_params_arrays("resume/params", point.prev_params))
         prev_arrays, prev_meta = _state_arrays(point.prev_opt_state, "resume/state")
         arrays.update(prev_arrays)
-        resume_meta = {"opt_state": prev_meta, "shuffle_states": list(point.shuffle_states)}
+        resume_meta = {"opt_state": prev_meta}
     meta = {
         **_base_meta("trace"),
         "resume": resume_meta,
@@ -427,7 +451,6 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
             point = ResumePoint(
                 prev_params=prev_params,
                 prev_opt_state=_state_from(arrays, rmeta["opt_state"], prev_params, p, "resume/state"),
-                shuffle_states=tuple(rmeta["shuffle_states"]),
             )
         return Trace(
             loss=arrays["loss"],

@@ -1,46 +1,120 @@
 """Layer kinds.  Each kind is a static, frozen description (sizes, activation)
-with pure functions over a frozen params record, forward and backward side by side:
+whose pure ``init``, ``forward`` and ``backward`` sit side by side:
 
-    layer.init(rng, scheme)             -> params record
-    layer.forward(params, x)            -> (a, cache)        # a = f(z); cache = (x, z, a)
-    layer.backward(params, cache, dz, input_grad=True)
-                                        -> (grads, dx)       # dz = dL/dz; grads mirror params;
-                                                             # dx = dL/dx, or None if not input_grad
-    layer.check_params(params, where)   -> None or ValueError naming where and the shapes
+    layer.init(rng, scheme)               -> params record
+    layer.forward(params, x)              -> (a, cache)          # a = f(z); cache = Cache(x, z, a)
+    layer.backward(params, cache, da)     -> (grads, dx)         # da = dL/da; grads mirror params; dx = dL/dx
+    layer.backward(params, cache, dz, wrt_z=True)                # when the loss already went through f
+    layer.check_params(params, where)     -> None, or TypeError/ValueError naming ``where``
+    layer.model_shape(params)             -> leading model axes of params (None: it holds no arrays)
 
 Shapes broadcast over leading model axes: x `(..., n, in)`, w `(..., in, out)`,
 b `(..., out)`; a `(..., n, out)`.
 
-    Dense(w, b)                          # params record of a fully connected layer
-    DenseLayer(in_features, out_features, activation)
-    INITIALIZERS = ("normal", "uniform", "xavier", "he")
+    Dense(w, b)                                     # params of a fully connected layer
+    DenseLayer(in_features, out_features, activation="identity")
+    INITIALIZERS: name -> initializer(rng, shape, fan_in, fan_out) -> weights
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Protocol, TypeAlias, runtime_checkable
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
 
 from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
-from functional_nn.activations import Activation, Identity
+from functional_nn.activations import Activation, Identity, get_activation
 
-__all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "Layer", "LayerParams"]
+__all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "Initializer", "Layer"]
 
-INITIALIZERS = ("normal", "uniform", "xavier", "he")
-"""Weight initializers; biases start at zero for all of them.
 
-- ``normal``: N(0, 1), the lab's choice;
-- ``uniform``: U(0, 1), as some lab reports used;
-- ``xavier``: Glorot uniform, U(-l, l) with l = sqrt(6 / (in + out));
-- ``he``: N(0, 2 / in).
-"""
+class Initializer(Protocol):
+    def __call__(self, rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
+        """Weights of ``shape`` drawn from ``rng``; ``fan_in``/``fan_out`` count a unit's connections."""
+        ...
 
-Cache: TypeAlias = tuple[FloatArray, FloatArray, FloatArray]
-"""What forward keeps for backward: ``(x, z, a)``."""
+
+def normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
+    """N(0, 1), the lab's choice."""
+    del fan_in, fan_out
+    return rng.standard_normal(shape)
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
+    """U(0, 1), as some lab reports used."""
+    del fan_in, fan_out
+    return rng.uniform(0.0, 1.0, shape)
+
+
+def xavier(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
+    """Glorot uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out))."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape)
+
+
+def he(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
+    """He normal: N(0, 2 / fan_in)."""
+    del fan_out
+    return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+
+
+INITIALIZERS: Mapping[str, Initializer] = MappingProxyType(
+    {"normal": normal, "uniform": uniform, "xavier": xavier, "he": he}
+)
+"""Weight initializers by name; biases start at zero for all of them."""
+
+
+class Cache(NamedTuple):
+    """What forward keeps for backward."""
+
+    x: FloatArray  # the layer's input
+    z: FloatArray  # its pre-activation
+    a: FloatArray  # its output f(z)
+    extra: tuple[FloatArray, ...] = ()  # anything else a layer kind needs (conv: the im2col matrix)
+
+
+@runtime_checkable
+class Layer(Protocol):
+    """A layer kind: a static description with pure init / forward / backward.
+
+    Params are typed ``Any`` here so that each kind can name its own record
+    (``DenseLayer.forward(params: Dense, ...)``) and still be a ``Layer``.
+    """
+
+    @property
+    def activation(self) -> Activation:
+        """The activation applied to this layer's pre-activation."""
+        ...
+
+    @property
+    def in_features(self) -> int: ...
+
+    @property
+    def out_features(self) -> int: ...
+
+    def init(self, rng: np.random.Generator, scheme: str) -> Any:
+        """Fresh params drawn from ``rng`` with the named scheme (``INITIALIZERS``)."""
+        ...
+
+    def forward(self, params: Any, x: FloatArray) -> tuple[FloatArray, Cache]:
+        """``(a, cache)`` for input ``x`` `(..., n, in_features)`; nothing is modified."""
+        ...
+
+    def backward(self, params: Any, cache: Cache, da: FloatArray, *, wrt_z: bool = False) -> tuple[Any, FloatArray]:
+        """``(grads, dL/dx)`` from ``da = dL/da`` (``dL/dz`` when ``wrt_z``); grads mirror params."""
+        ...
+
+    def check_params(self, params: object, where: str) -> None:
+        """Raise ``TypeError``/``ValueError`` naming ``where`` if params do not fit this layer."""
+        ...
+
+    def model_shape(self, params: Any) -> tuple[int, ...] | None:
+        """The leading model axes of ``params`` (``()`` for one model; None if it holds no arrays)."""
+        ...
 
 
 def _dense_valid(instance: Dense, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
@@ -48,12 +122,12 @@ def _dense_valid(instance: Dense, attribute: attrs.Attribute[FloatArray], value:
     w, b = instance.w, instance.b
     if w.ndim < 2:
         raise ValueError(f"Dense.w must have shape (..., in_features, out_features), got shape {w.shape}")
-    if b.ndim != w.ndim - 1 or b.shape[-1] != w.shape[-1] or b.shape[:-1] != w.shape[:-2]:
+    if b.shape != w.shape[:-2] + w.shape[-1:]:
         raise ValueError(
             f"Dense.b must have shape {w.shape[:-2] + w.shape[-1:]} to match Dense.w of shape {w.shape}, got shape {b.shape}"
         )
     for name, arr in (("w", w), ("b", b)):
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise ValueError(f"Dense.{name} must be finite, got NaN/inf values")
 
 
@@ -75,120 +149,50 @@ class Dense:
     b: FloatArray = attrs.field(converter=to_array, validator=[real_array, _dense_valid], eq=ARRAY_EQ)
 
 
-LayerParams: TypeAlias = Dense
-"""The params record of any layer kind."""
-
-
-@runtime_checkable
-class Layer(Protocol):
-    """A layer kind: a static description with pure init / forward / backward."""
-
-    @property
-    def activation(self) -> Activation:
-        """The activation applied to this layer's pre-activation."""
-        ...
-
-    @property
-    def in_features(self) -> int: ...
-
-    @property
-    def out_features(self) -> int: ...
-
-    def init(self, rng: np.random.Generator, scheme: str) -> LayerParams:
-        """Fresh params drawn from ``rng`` with the named scheme."""
-        ...
-
-    def forward(self, params: LayerParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        """``(a, cache)`` for input ``x``; nothing is modified."""
-        ...
-
-    def backward(
-        self, params: LayerParams, cache: Cache, dz: FloatArray, *, input_grad: bool = True
-    ) -> tuple[LayerParams, FloatArray | None]:
-        """``(grads, dL/dx)`` from ``dz = dL/dz``; grads have the structure of params.
-
-        ``dL/dx`` is None when ``input_grad`` is False (the first layer needs none)."""
-        ...
-
-    def check_params(self, params: object, where: str) -> None:
-        """Raise ``TypeError``/``ValueError`` naming ``where`` if params do not fit this layer."""
-        ...
-
-    def model_shape(self, params: LayerParams) -> tuple[int, ...]:
-        """The leading model axes of ``params`` (``()`` for a single model)."""
-        ...
-
-
-@functools.lru_cache(maxsize=64)
-def _ones(n: int) -> FloatArray:
-    """A read-only vector of n ones: ``ones @ dz`` sums over samples with one BLAS call."""
-    ones = np.ones(n)
-    ones.flags.writeable = False
-    return ones
-
-
-def _positive_size(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def positive_size(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    """attrs validator: an integer >= 1 (not a bool, not a float), named by the field."""
     del instance
     _validate.integer(attribute.name, value, minimum=1)
 
 
+def _activation(value: str | Activation) -> Activation:
+    return get_activation(value)
+
+
 @attrs.frozen
 class DenseLayer:
-    """Fully connected layer ``a = f(x @ w + b)``."""
+    """Fully connected layer ``a = f(x @ w + b)``.
 
-    in_features: int = attrs.field(validator=_positive_size)
-    out_features: int = attrs.field(validator=_positive_size)
-    activation: Activation = attrs.field(factory=Identity)
+    Example:
+        >>> import numpy as np
+        >>> layer = DenseLayer(2, 3, "tanh")
+        >>> params = layer.init(np.random.default_rng(0), "normal")
+        >>> a, cache = layer.forward(params, np.ones((4, 2)))
+        >>> grads, dx = layer.backward(params, cache, np.ones((4, 3)))
+        >>> a.shape, grads.w.shape, dx.shape
+        ((4, 3), (2, 3), (4, 2))
+    """
+
+    in_features: int = attrs.field(converter=_validate.as_int, validator=positive_size)
+    out_features: int = attrs.field(converter=_validate.as_int, validator=positive_size)
+    activation: Activation = attrs.field(default=Identity(), converter=_activation)
 
     def init(self, rng: np.random.Generator, scheme: str) -> Dense:
-        shape = (self.in_features, self.out_features)
-        if scheme == "normal":
-            w = rng.standard_normal(shape)
-        elif scheme == "uniform":
-            w = rng.uniform(0.0, 1.0, shape)
-        elif scheme == "xavier":
-            limit = np.sqrt(6.0 / (self.in_features + self.out_features))
-            w = rng.uniform(-limit, limit, shape)
-        elif scheme == "he":
-            w = rng.standard_normal(shape) * np.sqrt(2.0 / self.in_features)
-        else:
-            _validate.choice("scheme", scheme, INITIALIZERS)
-            raise AssertionError("unreachable")
+        initializer = INITIALIZERS[_validate.choice("scheme", scheme, tuple(INITIALIZERS))]
+        w = initializer(rng, (self.in_features, self.out_features), self.in_features, self.out_features)
         return trusted(Dense, w=w, b=np.zeros(self.out_features))
 
-    def forward(
-        self, params: Dense, x: FloatArray, *, out: tuple[FloatArray, FloatArray] | None = None
-    ) -> tuple[FloatArray, Cache]:
-        """``(a, (x, z, a))``; with ``out=(z_buffer, a_buffer)`` the results are written there."""
-        w, b = params.w, params.b
-        z_out, a_out = out if out is not None else (None, None)
-        z = np.dot(x, w, out=z_out) if w.ndim == 2 and x.ndim == 2 else np.matmul(x, w, out=z_out)
-        z += b if b.ndim == 1 else b[..., None, :]
-        a = self.activation.value(z, a_out)
-        return a, (x, z, a)
+    def forward(self, params: Dense, x: FloatArray) -> tuple[FloatArray, Cache]:
+        z = x @ params.w + params.b[..., None, :]
+        a = self.activation.value(z)
+        return a, Cache(x, z, a)
 
-    def backward(
-        self,
-        params: Dense,
-        cache: Cache,
-        dz: FloatArray,
-        *,
-        input_grad: bool = True,
-        out: tuple[Dense, FloatArray | None] | None = None,
-    ) -> tuple[Dense, FloatArray | None]:
-        """``(grads, dL/dx)``; with ``out=(grads, dx)`` (a record of writable gradient
-        buffers and a dL/dx buffer) the results are written there and ``grads`` is returned."""
-        x = cache[0]
-        ones = _ones(dz.shape[-2])
-        gw_out, gb_out, dx_out = (out[0].w, out[0].b, out[1]) if out is not None else (None, None, None)
-        if dz.ndim == 2 and x.ndim == 2:
-            gw, gb = np.dot(x.T, dz, out=gw_out), np.dot(ones, dz, out=gb_out)
-            dx = np.dot(dz, params.w.T, out=dx_out) if input_grad else None
-        else:
-            gw, gb = np.matmul(x.mT, dz, out=gw_out), np.matmul(ones, dz, out=gb_out)
-            dx = np.matmul(dz, params.w.mT, out=dx_out) if input_grad else None
-        if out is not None:  # the caller's buffers: left writable
-            return out[0], dx
+    def backward(self, params: Dense, cache: Cache, da: FloatArray, *, wrt_z: bool = False) -> tuple[Dense, FloatArray]:
+        x, z, a, _ = cache
+        dz = da if wrt_z else self.activation.backward(z, a, da)  # the chain rule through f
+        gw = np.swapaxes(x, -1, -2) @ dz  # dL/dw = x^T dz, summed over the samples
+        gb = dz.sum(axis=-2)
+        dx = dz @ np.swapaxes(params.w, -1, -2)
         return trusted(Dense, w=gw, b=gb), dx
 
     def check_params(self, params: object, where: str) -> None:

@@ -4,18 +4,20 @@ A loss sees the output layer's pre-activation ``z``, its output ``a`` and the
 labels ``y``, all of shape `(..., n, outputs)`, and reduces over the last two
 axes: leading axes are independent models.
 
-    loss.value(z, a, y)               -> `(...)`    mean over samples and outputs
-    loss.delta(z, a, y, activation)   -> dL/dz, shape of z
-    loss.value_and_delta(z, a, y, activation) -> both at once (what the training loop calls)
+    loss.value(z, a, y)               -> `(...)`   mean over samples and outputs
+    loss.delta(z, a, y, activation)   -> dL/dz of the output layer, shape of z
     loss.check_output(activation)     -> None, or ValueError if the pair is unsupported
 
-    mse : mean((a - y)**2); dL/dz = 2 (a - y) f'(z) / (n outputs)
-    bce : binary cross-entropy of a sigmoid output, computed from the logits z
-          (softplus(z) - y z: never log(0), never overflow); fused dL/dz = (a - y) / (n outputs)
+    mse : mean((a - y)**2);  dL/da = 2 (a - y) / count, then the activation's chain rule
+    bce : binary cross-entropy of a sigmoid output, from the logits z
+          (softplus(z) - y z: never log(0), never overflow); fused dL/dz = (a - y) / count
+
+    LOSSES: name -> Loss;  get_loss(name_or_loss) -> Loss
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
@@ -44,13 +46,7 @@ class Loss(Protocol):
         ...
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
-        """``dL/dz``, shape of ``z``."""
-        ...
-
-    def value_and_delta(
-        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
-    ) -> tuple[FloatArray, FloatArray]:
-        """``(value, delta)``, sharing the work the two have in common."""
+        """``dL/dz`` of the output layer, shape of ``z``."""
         ...
 
     def check_output(self, activation: Activation) -> None:
@@ -58,23 +54,30 @@ class Loss(Protocol):
         ...
 
 
-def _count(z: FloatArray) -> int:
-    return int(z.shape[-1] * z.shape[-2])
+def model_sum(t: FloatArray) -> FloatArray:
+    """Sum over the last two axes, one number per model.
 
-
-def _sum_sq(r: FloatArray) -> FloatArray:
-    """Sum of squares over the last two axes: one dot product per model.
-
-    ``np.vecdot`` sums each model's row the same way whatever the number of
-    models (so splitting a stack never changes a bit), and as ``np.vdot`` does
-    for a single model; ``np.einsum`` does not (its order changes for one model
-    and rows over 8192 elements).
+    One dot product per model (``np.vecdot`` with ones) adds each model's numbers
+    in the same order whatever the number of models, so splitting a stack never
+    changes a bit; for one model it is ``np.dot``.
     """
-    if r.ndim == 2:
-        return np.asarray(np.vdot(r, r))
-    flat = r.reshape(r.shape[:-2] + (-1,))
-    out: FloatArray = np.vecdot(flat, flat)
+    flat = t.reshape(t.shape[:-2] + (-1,))
+    ones = _ones(flat.shape[-1])
+    if flat.ndim == 1:
+        return np.asarray(np.dot(flat, ones))
+    out: FloatArray = np.vecdot(flat, ones)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(n: int) -> FloatArray:
+    ones = np.ones(n)
+    ones.flags.writeable = False
+    return ones
+
+
+def _count(z: FloatArray) -> float:
+    return float(z.shape[-1] * z.shape[-2])
 
 
 @attrs.frozen
@@ -84,21 +87,12 @@ class MSE:
     name: str = attrs.field(default="mse", init=False)
 
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
-        return _sum_sq(a - y) * (1.0 / _count(z))
+        r = a - y
+        return model_sum(r * r) / _count(z)
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
-        return self.value_and_delta(z, a, y, activation)[1]
-
-    def value_and_delta(
-        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
-    ) -> tuple[FloatArray, FloatArray]:
-        r = a - y
-        scale = 1.0 / _count(z)
-        value = _sum_sq(r) * scale
-        g = activation.derivative(z, a)
-        g *= r
-        g *= 2.0 * scale
-        return value, g
+        da = (a - y) * (2.0 / _count(z))
+        return activation.backward(z, a, da)
 
     def check_output(self, activation: Activation) -> None:
         del activation
@@ -118,17 +112,11 @@ class BCE:
 
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         del a
-        out: FloatArray = np.mean(np.logaddexp(0.0, z) - y * z, axis=(-2, -1))
-        return out
+        return model_sum(np.logaddexp(0.0, z) - y * z) / _count(z)
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
         del activation
-        return (a - y) * (1.0 / _count(z))
-
-    def value_and_delta(
-        self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation
-    ) -> tuple[FloatArray, FloatArray]:
-        return self.value(z, a, y), self.delta(z, a, y, activation)
+        return (a - y) / _count(z)
 
     def check_output(self, activation: Activation) -> None:
         if not isinstance(activation, Sigmoid):

@@ -1,62 +1,68 @@
 """Networks: a static tuple of layers, and pure functions over their params.
 
-    mlp(sizes, *, hidden, output)          -> Network        # e.g. mlp((2, 10, 10, 1))
-    init(net, seed, *, scheme="normal")    -> Params         # one record per layer
+    mlp(sizes, *, hidden, output)          -> Network[Dense]      # e.g. mlp((2, 10, 10, 1))
+    sequential(*layers) / cnn(*layers)     -> Network             # any layer kinds
+    init(net, seed, *, scheme="normal")    -> params: one record per layer
     forward(net, params, x)                -> `(..., n, out)`
-    predict(net, params, x, *, threshold)  -> `(..., n, out)` labels in {0., 1.}
-    grad(net, params, x, y, *, loss)       -> (loss `(...)`, grads)   # grads mirror params
+    predict(net, params, x)                -> `(..., n, out)` labels in {0., 1.}
     accuracy(net, params, x, y)            -> `(...)` share of correct labels
+    grad(net, params, x, y, *, loss)       -> (loss `(...)`, grads)   # grads mirror params
 
-``Params`` is a tuple with one record per layer (``Dense(w, b)`` for ``mlp``).
-Params may carry leading model axes (``init(net, seed=[0, 1, 2])`` stacks three
-models); every function then returns one result per model, equal to separate
-calls.  ``x`` is `(n, in)` shared by all models or `(..., n, in)` per model.
-Inputs are validated here, once; the ``_``-prefixed versions used by the
-training loop do no checks.
+``grad`` is a forward fold over the layers that keeps each layer's cache, then
+a backward fold over the reversed layers (``value_and_grad``).  Params may
+carry leading model axes (``init(net, seed=[0, 1, 2])`` stacks three models);
+every function then returns one result per model, equal to separate calls.
+``x`` is `(n, in)` shared by all models or `(..., n, in)` per model.  The public
+functions validate their inputs once; ``value_and_grad`` and ``output`` (used
+by the training loop) do no checks.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Generic, TypeAlias
 
 import attrs
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypeVar
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray
-from functional_nn.activations import Activation, Identity, get_activation
+from functional_nn.activations import Activation, get_activation
+from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
 from functional_nn.data import check_xy
-from functional_nn.layers import INITIALIZERS, Cache, DenseLayer, Layer, LayerParams
+from functional_nn.layers import INITIALIZERS, Cache, Dense, DenseLayer, Layer
 from functional_nn.losses import Loss, get_loss
 from functional_nn.tree import tree_map
 
-if TYPE_CHECKING:
-    from functional_nn.conv import Buffers
-
 __all__ = [
+    "LayerParams",
     "Network",
     "Params",
     "accuracy",
+    "cnn",
     "forward",
     "grad",
     "init",
     "mlp",
-    "model_shape",
     "predict",
-    "seed_sequence",
     "sequential",
+    "value_and_grad",
 ]
+
+LayerParams: TypeAlias = Dense | Conv2D | NoParams
+"""The params record of any built-in layer kind."""
 
 Params: TypeAlias = tuple[LayerParams, ...]
 """One params record per layer."""
 
+P = TypeVar("P", covariant=True, default=LayerParams)
 Seed: TypeAlias = int | Sequence[int]
 
 
-def _layers_valid(instance: Network, attribute: attrs.Attribute[tuple[Layer, ...]], layers: tuple[Layer, ...]) -> None:
+def _layers_valid(instance: object, attribute: attrs.Attribute[tuple[Layer, ...]], layers: tuple[Layer, ...]) -> None:
     del instance, attribute
     if not isinstance(layers, tuple) or len(layers) == 0:
         raise ValueError(f"layers must be a non-empty tuple of layers, got {_validate.show(layers)}")
@@ -72,8 +78,11 @@ def _layers_valid(instance: Network, attribute: attrs.Attribute[tuple[Layer, ...
 
 
 @attrs.frozen
-class Network:
+class Network(Generic[P]):
     """A static sequence of layers (the architecture; no arrays).
+
+    ``Network[Dense]`` (what ``mlp`` makes) types its params as Dense records;
+    a network of other kinds holds any ``LayerParams``.
 
     Example:
         >>> net = mlp((2, 10, 10, 1))
@@ -96,16 +105,15 @@ class Network:
         return self.layers[-1].activation
 
 
-def mlp(sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: str | Activation = "sigmoid") -> Network:
+def mlp(
+    sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: str | Activation = "sigmoid"
+) -> Network[Dense]:
     """A multilayer perceptron of Dense layers.
 
     Args:
         sizes: ``(in, hidden_1, ..., out)``, at least two sizes, each >= 1.
         hidden: activation of the hidden layers (a name from ``ACTIVATIONS`` or a record).
         output: activation of the output layer.
-
-    Returns:
-        The Network (static; ``init`` makes its params).
 
     Example:
         >>> net = mlp((2, 10, 10, 1), hidden="sigmoid", output="sigmoid")
@@ -117,31 +125,54 @@ def mlp(sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: s
     checked = [_validate.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)]
     hidden_act = get_activation(hidden, argument="hidden")
     output_act = get_activation(output, argument="output")
+    last = len(checked) - 2
     layers = tuple(
-        DenseLayer(checked[i], checked[i + 1], hidden_act if i + 2 < len(checked) else output_act)
-        for i in range(len(checked) - 1)
+        DenseLayer(checked[i], checked[i + 1], output_act if i == last else hidden_act) for i in range(last + 1)
     )
-    return Network(layers)
+    return Network[Dense](layers)
 
 
 def sequential(*layers: Layer) -> Network:
-    """A network of the given layers, in order."""
+    """A network of the given layers, in order (their feature counts must chain)."""
     return Network(tuple(layers))
 
 
-def seed_sequence(seed: int, stream: int) -> np.random.SeedSequence:
-    """The seed sequence of one named stream of a model's seed (0: init, 1: shuffling).
+def cnn(*layers: Layer) -> Network:
+    """``sequential``, also checking that each image layer's ``in_shape`` is the
+    ``out_shape`` of the image layer before it (a channel mix-up with the same
+    feature count is caught).
 
-    Streams are derived with ``SeedSequence(seed, spawn_key=(stream,))``, so each
-    model's streams depend on its own seed only.
+    Example:
+        >>> import functional_nn as fnn
+        >>> net = cnn(fnn.Conv2DLayer((1, 6, 6), 2, 3), fnn.FlattenLayer((2, 4, 4)), fnn.DenseLayer(32, 1))
+        >>> net.in_features, net.out_features
+        (36, 1)
     """
-    return np.random.SeedSequence(seed, spawn_key=(stream,))
+    for i in range(1, len(layers)):
+        prev, layer = layers[i - 1], layers[i]
+        if isinstance(layer, IMAGE_LAYERS) and isinstance(prev, IMAGE_LAYERS) and layer.in_shape != prev.out_shape:
+            raise ValueError(
+                f"layers[{i}].in_shape must equal layers[{i - 1}].out_shape {prev.out_shape}, got {layer.in_shape}"
+            )
+    return sequential(*layers)
 
 
-def _check_seeds(seed: object, name: str = "seed") -> tuple[int, ...] | int:
+def seed_sequence(seed: int, *stream: int) -> np.random.SeedSequence:
+    """The seed sequence of one named stream of a model's seed.
+
+    Streams: ``(0,)`` init, ``(1, epoch)`` the shuffle of that epoch.  Each
+    model's streams depend on its own seed only, and a stream on nothing else.
+    """
+    return np.random.SeedSequence(seed, spawn_key=stream)
+
+
+def check_seeds(seed: object, name: str = "seed") -> int | tuple[int, ...]:
+    """An integer >= 0, or a non-empty sequence of them (one per model), checked by name."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return _validate.integer(name, seed, minimum=0)
     if isinstance(seed, (Sequence, range, np.ndarray)) and not isinstance(seed, (str, bytes)):
+        if isinstance(seed, np.ndarray) and seed.ndim != 1:
+            raise TypeError(f"{name} must be an integer >= 0 or a 1-D sequence of them, got an array of shape {seed.shape}")
         seeds = tuple(_validate.integer(f"{name}[{i}]", s, minimum=0) for i, s in enumerate(seed))
         if not seeds:
             raise ValueError(f"{name} must be an integer or a non-empty sequence of integers, got an empty sequence")
@@ -149,7 +180,7 @@ def _check_seeds(seed: object, name: str = "seed") -> tuple[int, ...] | int:
     raise TypeError(f"{name} must be an integer >= 0 or a sequence of them (one per model), got {_validate.show(seed)}")
 
 
-def init(net: Network, seed: Seed, *, scheme: str = "normal") -> Params:
+def init(net: Network[P], seed: Seed, *, scheme: str = "normal") -> tuple[P, ...]:
     """Fresh params for ``net``.
 
     Args:
@@ -157,8 +188,8 @@ def init(net: Network, seed: Seed, *, scheme: str = "normal") -> Params:
         seed: an integer >= 0 for one model, or a sequence of M of them for a
             stack of M models (leading model axis of size M); model k of a stack
             equals ``init(net, seed[k])`` exactly.
-        scheme: weight initializer, one of ``INITIALIZERS`` (``"normal"`` is the
-            lab's N(0, 1)); biases start at zero.
+        scheme: weight initializer, a name from ``INITIALIZERS`` (``"normal"`` is
+            the lab's N(0, 1)); biases start at zero.
 
     Returns:
         A tuple with one read-only params record per layer.
@@ -168,11 +199,11 @@ def init(net: Network, seed: Seed, *, scheme: str = "normal") -> Params:
         >>> params[0].w.shape, params[0].b.shape
         ((2, 4), (4,))
     """
-    _check_network(net)
-    seeds = _check_seeds(seed)
-    _validate.choice("scheme", scheme, INITIALIZERS)
+    check_network(net)
+    seeds = check_seeds(seed)
+    _validate.choice("scheme", scheme, tuple(INITIALIZERS))
 
-    def one(s: int) -> Params:
+    def one(s: int) -> tuple[P, ...]:
         rng = np.random.default_rng(seed_sequence(s, 0))
         return tuple(layer.init(rng, scheme) for layer in net.layers)
 
@@ -182,18 +213,18 @@ def init(net: Network, seed: Seed, *, scheme: str = "normal") -> Params:
     return tree_map(lambda *xs: np.stack(xs), members[0], *members[1:])
 
 
-def _check_network(net: object) -> None:
+def check_network(net: object) -> None:
     if not isinstance(net, Network):
         raise TypeError(f"net must be a Network (e.g. from mlp(...)), got {type(net).__name__}")
 
 
-def model_shape(net: Network, params: Params) -> tuple[int, ...]:
+def model_shape(net: Network[P], params: tuple[P, ...]) -> tuple[int, ...]:
     """Leading model axes of ``params`` after checking that they fit ``net``.
 
     Raises:
         TypeError, ValueError: naming the layer whose params do not fit.
     """
-    _check_network(net)
+    check_network(net)
     if not isinstance(params, tuple) or len(params) != len(net.layers):
         got = f"a tuple of {len(params)} records" if isinstance(params, tuple) else type(params).__name__
         raise ValueError(f"params must be a tuple of {len(net.layers)} records (one per layer), got {got}")
@@ -203,15 +234,15 @@ def model_shape(net: Network, params: Params) -> tuple[int, ...]:
         s = layer.model_shape(p)
         if shape is None:
             shape = s
-        elif s != shape:
+        elif s is not None and s != shape:
             raise ValueError(
                 f"params[{i}] has model axes {s}, but params[0] has {shape}; all layers must stack the same models"
             )
-    assert shape is not None
-    return shape
+    return shape if shape is not None else ()
 
 
-def _check_x(net: Network, x: npt.ArrayLike, models: tuple[int, ...], name: str = "x") -> FloatArray:
+def check_x(net: Network[P], x: npt.ArrayLike, models: tuple[int, ...], name: str = "x") -> FloatArray:
+    """``x`` as a C-contiguous read-only float64 array that fits the network and the models."""
     xa = _validate.finite_array(name, x, ndim_min=2)
     if xa.shape[-1] != net.in_features:
         raise ValueError(
@@ -228,7 +259,8 @@ def _check_x(net: Network, x: npt.ArrayLike, models: tuple[int, ...], name: str 
     return xa
 
 
-def _check_y(net: Network, x: FloatArray, y: npt.ArrayLike) -> FloatArray:
+def check_y(net: Network[P], x: FloatArray, y: npt.ArrayLike) -> FloatArray:
+    """Labels ``y`` that fit ``x`` and the network's outputs."""
     if x.ndim == 2:
         _, ya = check_xy(x, y)
     else:
@@ -242,7 +274,8 @@ def _check_y(net: Network, x: FloatArray, y: npt.ArrayLike) -> FloatArray:
     return ya
 
 
-def _forward(layers: tuple[Layer, ...], params: Params, x: FloatArray) -> tuple[FloatArray, list[Cache]]:
+def output(layers: tuple[Layer, ...], params: Sequence[object], x: FloatArray) -> tuple[FloatArray, list[Cache]]:
+    """The forward fold: the output and every layer's cache (no checks)."""
     caches: list[Cache] = []
     a = x
     for layer, p in zip(layers, params):
@@ -251,164 +284,29 @@ def _forward(layers: tuple[Layer, ...], params: Params, x: FloatArray) -> tuple[
     return a, caches
 
 
-def _value_and_grad(
-    layers: tuple[Layer, ...], params: Params, x: FloatArray, y: FloatArray, loss: Loss
-) -> tuple[FloatArray, Params, FloatArray]:
-    """``(loss, grads, output)``: forward fold, then backward fold over the reversed layers."""
-    a, caches = _forward(layers, params, x)
-    _, z, a = caches[-1]
-    value, dz = loss.value_and_delta(z, a, y, layers[-1].activation)
-    grads: list[LayerParams] = [params[0]] * len(layers)
-    for i in range(len(layers) - 1, -1, -1):
-        g, dx = layers[i].backward(params[i], caches[i], dz, input_grad=i > 0)
-        grads[i] = g
-        if dx is not None:
-            dz = _delta_before(layers[i - 1].activation, caches[i - 1], dx)
-    return value, tuple(grads), a
+def value_and_grad(
+    layers: tuple[Layer, ...], params: tuple[P, ...], x: FloatArray, y: FloatArray, loss: Loss
+) -> tuple[FloatArray, tuple[P, ...], FloatArray]:
+    """``(loss, grads, output)``: the forward fold, then the backward fold over the reversed layers (no checks)."""
+    a, caches = output(layers, params, x)
+    last = caches[-1]
+    value = loss.value(last.z, last.a, y)
+    g = loss.delta(last.z, last.a, y, layers[-1].activation)  # dL/dz of the output layer
+    grads: list[P] = []
+    for i in reversed(range(len(layers))):
+        gp, g = layers[i].backward(params[i], caches[i], g, wrt_z=i == len(layers) - 1)
+        grads.append(gp)
+    return value, tuple(reversed(grads)), a
 
 
-def _delta_before(activation: Activation, cache: Cache, dx: FloatArray, out: FloatArray | None = None) -> FloatArray:
-    """dL/dz of the layer before, from dL/d(its output) ``dx``: the chain rule through its activation."""
-    if isinstance(activation, Identity):
-        return dx
-    _, z, a = cache
-    dz = activation.derivative(z, a, out)
-    dz *= dx
-    return dz
-
-
-class _Workspace:
-    """Buffers one training loop reuses epoch after epoch (Dense and image layers).
-
-    Allocating the activations of a stack of models anew every epoch costs more
-    than computing them (each array is mapped and unmapped by the C allocator),
-    so the loop writes into these instead.  A workspace belongs to one loop in
-    one thread and never leaves it; ``grads`` are records of views into the
-    loop's flat gradient buffer.  Dense layers take their buffers from ``get``;
-    the image layers of ``conv`` from the ``buffers(layer)`` source, which
-    returns the same zero-filled-at-first array for the same role and shape.
-    """
-
-    def __init__(self, models: tuple[int, ...], grads: Params) -> None:
-        self.models = models
-        self.grads = grads
-        self._buffers: dict[tuple[int, str, int], FloatArray] = {}
-        self._dense: dict[int, list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]] = {}
-        self._arrays: dict[tuple[int, str, tuple[int, ...], type], np.ndarray[Any, Any]] = {}
-        self._sources: dict[int, Buffers] = {}
-
-    def get(self, layer: int, role: str, n: int, width: int) -> FloatArray:
-        key = (layer, role, n)
-        buf = self._buffers.get(key)
-        if buf is None:
-            buf = self._buffers[key] = np.empty(self.models + (n, width))
-        return buf
-
-    def dense(
-        self, layers: tuple[Layer, ...], n: int
-    ) -> list[tuple[FloatArray, FloatArray, FloatArray | None, FloatArray | None]]:
-        """Per layer, for a batch of n: the ``(z, a, dL/dx, dL/dz of the layer before)`` buffers
-        of its Dense step (None where the layer is not Dense or has no input gradient)."""
-        plan = self._dense.get(n)
-        if plan is None:
-            plan = []
-            for i, layer in enumerate(layers):
-                if isinstance(layer, DenseLayer):
-                    w = layer.out_features
-                    inner = (
-                        (self.get(i, "dx", n, layer.in_features), self.get(i - 1, "dz", n, layer.in_features))
-                        if i
-                        else (None, None)
-                    )
-                    plan.append((self.get(i, "z", n, w), self.get(i, "a", n, w), *inner))
-                else:
-                    plan.append((np.empty(0), np.empty(0), None, None))
-            self._dense[n] = plan
-        return plan
-
-    def buffers(self, layer: int) -> Buffers:
-        """The ``conv.Buffers`` source of layer ``layer``: one array per role, shape and dtype."""
-        source = self._sources.get(layer)
-        if source is None:
-            arrays = self._arrays
-
-            def source(role: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray[Any, Any]:
-                key = (layer, role, shape, dtype)
-                buf = arrays.get(key)
-                if buf is None:
-                    buf = arrays[key] = np.zeros(shape, dtype=dtype)
-                return buf
-
-            self._sources[layer] = source
-        return source
-
-
-def supports_workspace(layers: tuple[Layer, ...]) -> bool:
-    """Whether ``_value_and_grad_into`` can run this network.
-
-    Dense layers and the image layers of ``conv`` (Conv2D, pooling, flatten),
-    each with a built-in activation.
-    """
-    from functional_nn.activations import ACTIVATIONS, LeakyReLU
-    from functional_nn.conv import IMAGE_LAYER_TYPES
-
-    builtin = tuple({type(a) for a in ACTIVATIONS.values()} | {LeakyReLU})
-    kinds = (DenseLayer, *IMAGE_LAYER_TYPES)
-    return all(type(layer) in kinds and isinstance(layer.activation, builtin) for layer in layers)
-
-
-def _value_and_grad_into(
-    layers: tuple[Layer, ...], params: Params, x: FloatArray, y: FloatArray, loss: Loss, ws: _Workspace
-) -> tuple[FloatArray, FloatArray]:
-    """``_value_and_grad`` writing into the workspace: ``(loss, output)``; the grads land in ``ws.grads``.
-
-    The same arithmetic in the same order as ``_value_and_grad``, so the results are bit-identical.
-    Image layers (``supports_workspace``) get ``buffers=ws.buffers(i)``; a Conv2D layer
-    writes its grads into ``ws.grads[i]``, pooling and flatten have none.
-    """
-    n = x.shape[-2]
-    plan = ws.dense(layers, n)
-    caches: list[Cache] = []
-    a = x
-    for i, (layer, p) in enumerate(zip(layers, params)):
-        if isinstance(layer, DenseLayer):
-            a, cache = layer.forward(p, a, out=plan[i][:2])
-        else:
-            image: Any = layer  # a conv layer kind (supports_workspace checked it); its params are not Dense
-            a, cache = image.forward(p, a, buffers=ws.buffers(i))
-        caches.append(cache)
-    _, z, a = caches[-1]
-    value, dz = loss.value_and_delta(z, a, y, layers[-1].activation)
-    for i in range(len(layers) - 1, -1, -1):
-        layer = layers[i]
-        g: Any = ws.grads[i]
-        dx: FloatArray | None
-        if isinstance(layer, DenseLayer):
-            _, dx = layer.backward(params[i], caches[i], dz, input_grad=i > 0, out=(g, plan[i][2]))
-        else:
-            from functional_nn.conv import Conv2DLayer  # (imported here: conv imports this module)
-
-            image = layer
-            if isinstance(layer, Conv2DLayer):
-                _, dx = image.backward(
-                    params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i), out=(g.w, g.b)
-                )
-            else:
-                _, dx = image.backward(params[i], caches[i], dz, input_grad=i > 0, buffers=ws.buffers(i))
-        if dx is not None:
-            dz_buf = plan[i][3]
-            out = dz_buf if dz_buf is not None else ws.get(i - 1, "dz", n, layer.in_features)
-            dz = _delta_before(layers[i - 1].activation, caches[i - 1], dx, out)
-    return value, a
-
-
-def _accuracy(a: FloatArray, y: FloatArray) -> FloatArray:
-    hits: FloatArray = ((a >= 0.5) == (y >= 0.5)).sum(axis=(-2, -1))
-    out: FloatArray = hits * (1.0 / (a.shape[-1] * a.shape[-2]))
+def hits(a: FloatArray, y: FloatArray) -> FloatArray:
+    """Correct labels per model: outputs and labels on the same side of 0.5, counted over samples and outputs."""
+    right = (a >= 0.5) == (y >= 0.5)
+    out: FloatArray = right.sum(axis=(-2, -1)).astype(np.float64)
     return out
 
 
-def forward(net: Network, params: Params, x: npt.ArrayLike) -> FloatArray:
+def forward(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike) -> FloatArray:
     """The network's output for inputs ``x``.
 
     Args:
@@ -425,29 +323,28 @@ def forward(net: Network, params: Params, x: npt.ArrayLike) -> FloatArray:
         (1, 1)
     """
     models = model_shape(net, params)
-    xa = _check_x(net, x, models)
-    a, _ = _forward(net.layers, params, xa)
+    a, _ = output(net.layers, params, check_x(net, x, models))
     return a
 
 
-def predict(net: Network, params: Params, x: npt.ArrayLike, *, threshold: float = 0.5) -> FloatArray:
+def predict(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, *, threshold: float = 0.5) -> FloatArray:
     """Labels in {0., 1.}: 1 where the output is >= ``threshold``.  Shape as ``forward``."""
     t = _validate.in_range("threshold", threshold, 0.0, 1.0, closed_high=True)
     return (forward(net, params, x) >= t).astype(np.float64)
 
 
-def accuracy(net: Network, params: Params, x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
+def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
     """Share of labels ``predict`` gets right, one value per model (shape `models`)."""
     models = model_shape(net, params)
-    xa = _check_x(net, x, models)
-    ya = _check_y(net, xa, y)
-    a, _ = _forward(net.layers, params, xa)
-    return _accuracy(a, ya)
+    xa = check_x(net, x, models)
+    ya = check_y(net, xa, y)
+    a, _ = output(net.layers, params, xa)
+    return hits(a, ya) / (ya.shape[-1] * ya.shape[-2])
 
 
 def grad(
-    net: Network, params: Params, x: npt.ArrayLike, y: npt.ArrayLike, *, loss: str | Loss
-) -> tuple[FloatArray, Params]:
+    net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.ArrayLike, *, loss: str | Loss
+) -> tuple[FloatArray, tuple[P, ...]]:
     """The loss and its gradient with respect to every parameter.
 
     Args:
@@ -469,9 +366,9 @@ def grad(
         (2, 3)
     """
     models = model_shape(net, params)
-    xa = _check_x(net, x, models)
-    ya = _check_y(net, xa, y)
+    xa = check_x(net, x, models)
+    ya = check_y(net, xa, y)
     loss_fn = get_loss(loss)
     loss_fn.check_output(net.output_activation)
-    value, grads, _ = _value_and_grad(net.layers, params, xa, ya, loss_fn)
+    value, grads, _ = value_and_grad(net.layers, params, xa, ya, loss_fn)
     return value, grads

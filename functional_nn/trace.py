@@ -12,24 +12,22 @@ early has NaN after its last epoch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
+from functional_nn.config import TrainConfig
 from functional_nn.network import Network, Params
 from functional_nn.optimizers import OptState
 from functional_nn.tree import leaves, tree_map
 
-if TYPE_CHECKING:
-    from functional_nn.training import TrainConfig
-
-__all__ = ["EPOCHS_DONE", "ResumePoint", "Trace", "TraceDiff", "compare_traces"]
+__all__ = ["EPOCHS_DONE", "ResumePoint", "Trace", "TraceDiff", "compare_traces", "take_models"]
 
 EPOCHS_DONE = "epochs done"
-
 
 IntArray = npt.NDArray[np.int64]
 
@@ -40,6 +38,15 @@ def _int_array(value: npt.ArrayLike) -> IntArray:
     return arr
 
 
+def take_models(tree: Any, index: int | slice) -> Any:
+    """Model ``index`` (or the models of a slice) of a stacked tree: every array with a model axis indexed.
+
+    A 0-d leaf (Adam's step count while every model of a stack took the same
+    steps) is shared by all models and kept as it is.
+    """
+    return tree_map(lambda a: a[index] if a.ndim else a, tree)
+
+
 @attrs.frozen
 class ResumePoint:
     """What continuing a run needs beyond its final params and optimizer state.
@@ -48,15 +55,10 @@ class ResumePoint:
         prev_params, prev_opt_state: params and state at the start of the last
             epoch (a divergence in the next epoch falls back to them); for a
             model of a stack that stopped, at the start of its own last epoch.
-        shuffle_states: the state of each model's shuffling generator (JSON-ready
-            ``bit_generator.state`` dicts; a stopped model's as it was when it
-            stopped), or ``()`` when nothing is shuffled.  So the resume point,
-            like the rest of the trace, does not depend on how a stack was split.
     """
 
     prev_params: Params
     prev_opt_state: OptState
-    shuffle_states: tuple[dict[str, Any], ...] = ()
 
 
 @attrs.frozen
@@ -76,8 +78,7 @@ class Trace:
             epoch k" or "diverged at epoch k".
         snapshots: ``(epoch, params)`` pairs, every ``config.snapshot_every`` epochs.
         network, config, seed: what produced the trace.
-        resume_point: what ``resume`` needs to continue the run exactly (None for a
-            member view or a merged stack).
+        resume_point: what ``resume`` needs to continue the run exactly.
     """
 
     loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
@@ -117,51 +118,33 @@ class Trace:
         return ", ".join(f"{v} {k}" for k, v in kinds.items())
 
     def member(self, k: int) -> Trace:
-        """Model ``k`` of a stacked run (one leading model axis), as a single-model trace."""
+        """Model ``k`` of a stacked run (one leading model axis), as a single-model trace.
+
+        Raises:
+            ValueError, TypeError: if the trace is not stacked or ``k`` is not a model's index.
+        """
         if len(self.models) != 1:
             raise ValueError(f"member() needs a trace stacked over one model axis, this one has models {self.models}")
-        if not 0 <= k < self.models[0]:
-            raise ValueError(f"k must be in [0, {self.models[0]}), got {k}")
+        k = _validate.integer("k", k, minimum=0, maximum=self.models[0] - 1)
         run = int(self.stop_epoch[k])
-        pick = lambda a: a[k]  # noqa: E731
+        point = self.resume_point
         seeds = self.seed if isinstance(self.seed, tuple) else (self.seed,) * self.models[0]
         return Trace(
             loss=self.loss[:run, k],
             accuracy=self.accuracy[:run, k],
             grad_norm=self.grad_norm[:run, k],
-            params=tree_map(pick, self.params),
-            opt_state=_member_state(self.opt_state, k),
+            params=take_models(self.params, k),
+            opt_state=take_models(self.opt_state, k),
             final_loss=self.final_loss[k],
             final_accuracy=self.final_accuracy[k],
-            stop_epoch=np.asarray(self.stop_epoch[k]),
+            stop_epoch=self.stop_epoch[k],
             stop_reasons=(self.stop_reasons[k],),
-            snapshots=tuple((e, tree_map(pick, p)) for e, p in self.snapshots if e <= run),
+            snapshots=tuple((e, take_models(p, k)) for e, p in self.snapshots if e <= run),
             network=self.network,
             config=self.config.member(k),
             seed=seeds[k],
-            resume_point=self._member_point(k),
+            resume_point=None if point is None else take_models(point, k),
         )
-
-    def _member_point(self, k: int) -> ResumePoint | None:
-        point = self.resume_point
-        if point is None:
-            return None
-        return ResumePoint(
-            prev_params=tree_map(lambda a: a[k], point.prev_params),
-            prev_opt_state=_member_state(point.prev_opt_state, k),
-            shuffle_states=point.shuffle_states[k : k + 1],
-        )
-
-
-def _member_state(state: OptState, k: int | slice) -> OptState:
-    """Model ``k`` (or the models of a slice) of a stacked optimizer state: every array field indexed."""
-    changes = {}
-    for field in attrs.fields(type(state)):
-        value = getattr(state, field.name)
-        if isinstance(value, (tuple, np.ndarray)):
-            changes[field.name] = tree_map(lambda a: a[k], value)
-    new: OptState = attrs.evolve(cast(Any, state), **changes)
-    return new
 
 
 @attrs.frozen

@@ -3,7 +3,7 @@ are written once for every network.
 
     leaves(tree)                 -> tuple of arrays, in field order, depth first
     tree_map(f, tree, *rest)     -> tree of f(leaf, *rest_leaves), same structure
-    tree_vdot(a, b, model_ndim=0) -> per-model sum over leaves of a * b
+    global_norm(tree, model_ndim=0) -> per-model Euclidean norm of all leaves together
     tree_unflatten(like, leaves) -> tree shaped as ``like`` holding ``leaves``
 
 A leaf is an ``np.ndarray``; a node is a tuple or an attrs instance whose
@@ -15,7 +15,7 @@ made read-only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -23,7 +23,7 @@ import numpy as np
 
 from functional_nn._records import FloatArray, readonly, trusted
 
-__all__ = ["leaves", "tree_equal", "tree_map", "tree_unflatten", "tree_vdot"]
+__all__ = ["global_norm", "leaves", "tree_equal", "tree_map", "tree_unflatten"]
 
 T = TypeVar("T")
 
@@ -97,23 +97,49 @@ def tree_map(f: Callable[..., FloatArray], tree: T, *rest: T) -> T:
     return result
 
 
-def tree_unflatten(like: T, new_leaves: tuple[FloatArray, ...]) -> T:
-    """A tree with the structure of ``like`` holding ``new_leaves`` in leaf order."""
+def tree_unflatten(like: T, new_leaves: Sequence[FloatArray]) -> T:
+    """A tree with the structure of ``like`` holding ``new_leaves`` in leaf order.
+
+    Raises:
+        ValueError: if the number of leaves differs from ``like``'s.
+    """
+    count = len(leaves(like))
+    if len(new_leaves) != count:
+        raise ValueError(f"new_leaves must hold {count} arrays (the leaves of like), got {len(new_leaves)}")
     it = iter(new_leaves)
     result = tree_map(lambda _: next(it), like)
     return result
 
 
-def tree_vdot(a: object, b: object, *, model_ndim: int = 0) -> FloatArray:
-    """Sum over leaves of ``sum(a * b)`` over all but the leading ``model_ndim`` axes.
+def global_norm(tree: object, model_ndim: int = 0) -> FloatArray:
+    """The Euclidean norm of all leaves of ``tree`` taken as one vector per model.
 
-    For params stacked over ``model_ndim`` leading model axes the result has
-    those axes' shape: one number per model.
+    The leaves are joined into one vector per model (over all but the leading
+    ``model_ndim`` axes).  Where the sum of squares would overflow or
+    underflow, the vector is divided by its largest magnitude before squaring,
+    so the norm is right for any finite input.  Each
+    model's vector is summed by one ``np.vecdot``, in the same order whatever
+    the number of models.
+
+    Example:
+        >>> import numpy as np
+        >>> float(global_norm((np.array([3.0]), np.array([4e200]))))
+        4e+200
     """
-    total: FloatArray = np.zeros(())
-    for x, y in zip(leaves(a), leaves(b), strict=True):
-        total = total + np.sum(x * y, axis=tuple(range(model_ndim, x.ndim)))
-    return total
+    if isinstance(tree, np.ndarray) and tree.ndim == model_ndim + 1:
+        flat = tree  # already one vector per model
+    else:
+        parts = [leaf.reshape(leaf.shape[:model_ndim] + (-1,)) for leaf in leaves(tree)]
+        flat = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+    sq = np.vecdot(flat, flat)
+    norm: FloatArray = np.sqrt(sq)
+    if sq.ndim == 0 and 1e-300 < float(sq) < 1e300 or sq.ndim and 1e-300 < np.min(sq) and np.max(sq) < 1e300:
+        return norm  # no square overflowed or underflowed
+    scale = np.max(np.abs(flat), axis=-1, initial=0.0)
+    safe = np.where((scale > 0.0) & np.isfinite(scale), scale, 1.0)
+    unit = flat / safe[..., None]
+    scaled: FloatArray = safe * np.sqrt(np.vecdot(unit, unit))
+    return np.where((sq > 1e-300) & (sq < 1e300), norm, scaled)
 
 
 def tree_equal(a: object, b: object) -> bool:

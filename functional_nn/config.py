@@ -1,0 +1,199 @@
+"""How to train: the ``TrainConfig`` record, and ``Run``, a training problem checked once.
+
+    TrainConfig(epochs, optimizer, loss, batch_size=None, shuffle=True, seed=0,
+                stop_loss=None, snapshot_every=None)
+    config.member(k)                   -> the config model k of a stacked run has alone
+    prepare(net, params, data, config) -> Run      # every check, at the edge
+    run.models_slice(lo, hi)           -> Run      # models lo:hi of a stacked run
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from functional_nn import _validate
+from functional_nn._records import FloatArray
+from functional_nn.data import Dataset
+from functional_nn.losses import Loss, get_loss
+from functional_nn.network import Network, check_seeds, model_shape
+from functional_nn.optimizers import OPTIMIZERS, Optimizer
+
+__all__ = ["Run", "TrainConfig", "prepare"]
+
+
+def _epochs_valid(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    del instance, attribute
+    _validate.integer("epochs", value, minimum=1)
+
+
+def _optional_count(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    del instance
+    if value is not None:
+        _validate.integer(attribute.name, value, minimum=1)
+
+
+def _optimizer_valid(instance: object, attribute: attrs.Attribute[Optimizer], value: Optimizer) -> None:
+    del instance, attribute
+    if not isinstance(value, Optimizer):
+        raise TypeError(f"optimizer must be an Optimizer (e.g. fnn.sgd(lr=0.1)), got {type(value).__name__}")
+
+
+def _seeds(seed: int | Sequence[int]) -> int | tuple[int, ...]:
+    return check_seeds(seed)
+
+
+def _stop_loss_valid(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    del instance, attribute
+    if value is not None:
+        _validate.positive("stop_loss", value)
+
+
+def _bool_valid(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    del instance
+    if not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be a bool, got {_validate.show(value)}")
+
+
+def _loss(value: str | Loss) -> Loss:
+    return get_loss(value)
+
+
+@attrs.frozen(kw_only=True)
+class TrainConfig:
+    """How to train (everything but the network, its params and the data).
+
+    Attributes:
+        epochs: number of epochs, >= 1.
+        optimizer: e.g. ``sgd(lr=0.1)``; its name and hyperparameters are kept in the trace.
+        loss: ``mse``, ``bce`` or their names.
+        batch_size: samples per mini-batch, 1..n; None for full batch (the lab's setting).
+        shuffle: reshuffle the mini-batch order each epoch (from ``seed`` and the epoch).
+        seed: int >= 0 seeding the shuffles, or one per model for a stacked run.
+        stop_loss: stop once the epoch's loss is below this (e.g. 0.005), or None.
+        snapshot_every: keep the params every k epochs in ``trace.snapshots``, or None.
+
+    Example:
+        >>> import functional_nn as fnn
+        >>> cfg = fnn.TrainConfig(epochs=100, optimizer=fnn.sgd(lr=0.1), loss=fnn.mse)
+    """
+
+    epochs: int = attrs.field(converter=_validate.as_int, validator=_epochs_valid)
+    optimizer: Optimizer = attrs.field(validator=_optimizer_valid)
+    loss: Loss = attrs.field(converter=_loss)
+    batch_size: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
+    shuffle: bool = attrs.field(default=True, validator=_bool_valid)
+    seed: int | tuple[int, ...] = attrs.field(default=0, converter=_seeds)
+    stop_loss: float | None = attrs.field(default=None, validator=_stop_loss_valid)
+    snapshot_every: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
+
+    def member(self, k: int) -> TrainConfig:
+        """The config model ``k`` of a stacked run would have alone."""
+        seed = self.seed[k] if isinstance(self.seed, tuple) else self.seed
+        return attrs.evolve(self, seed=seed, optimizer=optimizer_slice(self.optimizer, k))
+
+    def models_slice(self, lo: int, hi: int) -> TrainConfig:
+        """The config of models ``lo:hi`` of a stacked run: their seeds and per-model hyperparameters."""
+        assert isinstance(self.seed, tuple)
+        return attrs.evolve(self, seed=self.seed[lo:hi], optimizer=optimizer_slice(self.optimizer, slice(lo, hi)))
+
+
+def per_model_hyperparams(opt: Optimizer) -> bool:
+    """Whether some hyperparameter of ``opt`` holds one value per model."""
+    return any(isinstance(v, np.ndarray) for v in opt.hyperparams.values())
+
+
+def optimizer_slice(opt: Optimizer, index: int | slice) -> Optimizer:
+    """``opt`` for one model or a slice of models of a stack: its per-model hyperparameters indexed.
+
+    Only a built-in optimizer can be rebuilt so (from ``OPTIMIZERS``); another
+    one with per-model hyperparameters is refused.
+    """
+    if not per_model_hyperparams(opt):
+        return opt
+    if opt.name not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer {opt.name!r} has per-model hyperparameters and is not built in, so it cannot be cut per model"
+        )
+    hyper = {k: (v[index] if isinstance(v, np.ndarray) else v) for k, v in opt.hyperparams.items()}
+    return OPTIMIZERS[opt.name](**{k: (float(v) if np.ndim(v) == 0 else v) for k, v in hyper.items()})
+
+
+@attrs.frozen
+class Run:
+    """A training problem, checked once: what the loop needs and nothing else.
+
+    Attributes:
+        net: the network.
+        x, y: the training set, C-contiguous read-only float64 `(n, in)` and `(n, out)`.
+        config: the TrainConfig.
+        models: ``()`` for one model, ``(M,)`` for a stack.
+        seeds: one seed per model.
+    """
+
+    net: Network
+    x: FloatArray
+    y: FloatArray
+    config: TrainConfig
+    models: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+    def models_slice(self, lo: int, hi: int) -> Run:
+        """Models ``lo:hi`` of a stacked run, as a stacked run of their own."""
+        return attrs.evolve(self, config=self.config.models_slice(lo, hi), models=(hi - lo,), seeds=self.seeds[lo:hi])
+
+
+def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Run:
+    """Check everything a training run needs, once, and return it as a ``Run``.
+
+    Raises:
+        TypeError, ValueError: naming the argument that does not fit.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a Dataset (e.g. fnn.generate_linear(seed=0)), got {type(data).__name__}")
+    models = model_shape(net, params)
+    if len(models) > 1:
+        raise ValueError(f"params may be stacked over at most one model axis for training, got model axes {models}")
+    for name, arr, want in (("data.x", data.x, net.in_features), ("data.y", data.y, net.out_features)):
+        if arr.shape[1] != want:
+            raise ValueError(f"{name} must have shape (n, {want}) to match the network, got shape {arr.shape}")
+    config.loss.check_output(net.output_activation)
+    if config.batch_size is not None and config.batch_size > data.n:
+        raise ValueError(f"batch_size must be between 1 and the number of samples ({data.n}), got {config.batch_size}")
+    seeds = _run_seeds(config.seed, models)
+    for name, value in config.optimizer.hyperparams.items():
+        if isinstance(value, np.ndarray) and (not models or value.shape != models):
+            expected = "a number for a single model" if not models else f"a number or an array of shape {models}"
+            raise ValueError(f"optimizer {name} must be {expected}, got an array of shape {value.shape}")
+    return Run(net=net, x=normalized(data.x), y=normalized(data.y), config=config, models=models, seeds=seeds)
+
+
+def normalized(a: FloatArray) -> FloatArray:
+    """``a`` as a C-contiguous, aligned, read-only float64 array (a copy only when it is not one).
+
+    NumPy's matmul hands aligned contiguous data to BLAS and computes other
+    layouts itself, in another order: normalizing at the edge makes the
+    results independent of how the caller's memory was laid out.
+    """
+    out = np.require(a, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
+    if out is a:
+        out = a.view()
+    out.flags.writeable = False
+    return out
+
+
+def _run_seeds(seed: int | tuple[int, ...], models: tuple[int, ...]) -> tuple[int, ...]:
+    if not models:
+        if not isinstance(seed, int):
+            raise ValueError(f"seed must be a single integer for a single model, got {_validate.show(seed)}")
+        return (seed,)
+    if not isinstance(seed, tuple) or len(seed) != models[0]:
+        raise ValueError(
+            f"seed must be a sequence of {models[0]} integers (one per stacked model), got {_validate.show(seed)}"
+        )
+    return seed

@@ -1,0 +1,329 @@
+"""The training fold: a pure epoch step, folded over the epochs into a ``Trace``.
+
+    epoch_step(run, params, state, epoch) -> (params, state, EpochStats)   # one epoch, pure
+    fold(run, start, step=epoch_step)     -> Iterator[Progress]            # the last one carries the Trace
+    advance(carry, params, state, loss, epoch, stop_loss) -> Carry         # the stop rules, per model
+
+One epoch folds the optimizer's update over the mini-batches (one batch of all
+samples when ``batch_size`` is None).  The batches' order is a pure function of
+each model's seed and the epoch, so an epoch depends on nothing but its inputs,
+and a run resumed at epoch k continues exactly.
+
+Stop rules, checked after each epoch, per model of a stack:
+
+- the loss turned NaN/inf: "diverged at epoch k"; the model keeps the params
+  from the start of epoch k - 1, the last whose loss was finite.  After the
+  last epoch the loss of the final params is checked too, so an update that
+  diverges on the last epoch k is caught: the model keeps the params from the
+  start of epoch k;
+- the loss fell below ``stop_loss``: "loss threshold reached at epoch k";
+- otherwise, when all epochs ran: "epochs done".
+
+A stopped model of a stack keeps its params while the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
+from functional_nn.config import Run
+from functional_nn.network import hits, output, seed_sequence, value_and_grad
+from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
+from functional_nn.tree import global_norm, tree_map
+
+__all__ = ["Carry", "EpochStats", "Progress", "Start", "Step", "advance", "epoch_step", "fold", "fresh_start"]
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+@attrs.frozen
+class EpochStats:
+    """What one epoch measured, one value per model (shape `models`)."""
+
+    loss: FloatArray  # mean loss over the epoch's samples
+    hits: FloatArray  # correct labels counted over the epoch's samples and outputs
+    grad_norm: FloatArray  # norm of the gradient (mini-batch: mean over the batches)
+
+
+@attrs.frozen
+class Progress:
+    """One epoch of ``train_iter``.
+
+    Attributes:
+        epoch: 1-based epoch just finished.
+        epochs: the configured number of epochs.
+        loss, accuracy, grad_norm: this epoch's values, shape `models` (read-only copies).
+        trace: the finished Trace on the last item, else None.
+    """
+
+    epoch: int
+    epochs: int
+    loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    accuracy: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    grad_norm: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
+    trace: Trace | None = None
+
+
+def batch_order(run: Run, epoch: int) -> npt.NDArray[np.intp] | None:
+    """The samples' order in ``epoch``: `(n,)` or `(models, n)`, or None to keep the data's order."""
+    cfg, n = run.config, run.x.shape[0]
+    if not cfg.shuffle or cfg.batch_size is None or cfg.batch_size >= n:
+        return None
+    perms = [np.random.default_rng(seed_sequence(s, 1, epoch)).permutation(n) for s in run.seeds]
+    return np.stack(perms) if run.models else perms[0]
+
+
+def epoch_step(
+    run: Run, params: Any, state: Any, epoch: int, *, grad: Any = value_and_grad
+) -> tuple[Any, Any, EpochStats]:
+    """One epoch: the optimizer's update folded over the mini-batches.  Pure.
+
+    ``grad`` is ``network.value_and_grad``; an engine may pass its own, with
+    params and grads in its own layout, as long as the optimizer takes them.
+
+    Returns:
+        ``(params, state, stats)`` after the epoch; the stats of each batch are
+        measured on the params before its update.
+    """
+    cfg, x, y = run.config, run.x, run.y
+    order = batch_order(run, epoch)
+    if order is not None:
+        x, y = x[order], y[order]  # one shuffled copy per model of a stack
+    n = x.shape[-2]
+    size = cfg.batch_size or n
+    values, counts, norms = [], [], []
+    for start in range(0, n, size):
+        xb, yb = x[..., start : start + size, :], y[..., start : start + size, :]
+        value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        params, state = cfg.optimizer.update(grads, state, params)
+        values.append(value * (xb.shape[-2] / n) if size < n else value)
+        counts.append(hits(a, yb))
+        norms.append(global_norm(grads, len(run.models)))
+    stats = EpochStats(loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms))
+    return params, state, stats
+
+
+def sum_in_order(parts: list[FloatArray]) -> FloatArray:
+    """``parts[0] + parts[1] + ...``, left to right (the list itself when it holds one)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return np.asarray(total)
+
+
+class Step(Protocol):
+    def __call__(self, run: Run, params: Any, state: Any, epoch: int) -> tuple[Any, Any, EpochStats]:
+        """One epoch, as ``epoch_step`` (an engine may keep params and state in its own layout)."""
+        ...
+
+
+@attrs.frozen
+class Carry:
+    """What one epoch hands the next, per model (arrays of shape `models`)."""
+
+    params: Any  # at the start of the next epoch
+    state: Any
+    prev_params: Any  # at the start of the epoch before (a divergence falls back to them)
+    prev_state: Any
+    active: BoolArray  # still training
+    all_active: bool  # active.all(), kept as a Python bool for the common epoch
+    stop_epoch: npt.NDArray[np.int64]  # the last epoch each model ran (or will run)
+    reasons: tuple[str, ...]
+
+
+def where_models(mask: BoolArray, a: Any, b: Any) -> Any:
+    """Per model: the tree ``a`` where ``mask`` else ``b`` (leaves `(models, ...)`, or 0-d if shared)."""
+
+    def pick(u: FloatArray, v: FloatArray) -> FloatArray:
+        extra = max(u.ndim, v.ndim) - mask.ndim
+        return np.where(mask.reshape(mask.shape + (1,) * extra) if extra > 0 else mask, u, v)
+
+    return tree_map(pick, a, b)
+
+
+def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int, stop_loss: float | None) -> Carry:
+    """Apply the stop rules to one epoch's result: the carry for the next epoch.
+
+    Args:
+        carry: the carry at the start of the epoch.
+        params, state: after the epoch's updates.
+        loss: the epoch's loss, shape `models`.
+        epoch: the epoch just run (1-based).
+        stop_loss: the threshold, or None.
+    """
+    threshold = stop_loss if stop_loss is not None else -math.inf
+    if carry.all_active:
+        # the common epoch, every model going on, in one or two NumPy calls (a sum is finite only if every term is)
+        if loss.ndim == 0:
+            value = float(loss)
+            common = math.isfinite(value) and value >= threshold
+        else:
+            common = math.isfinite(float(np.add.reduce(loss))) and (stop_loss is None or float(loss.min()) >= threshold)
+        if common:
+            c = carry
+            return Carry(params, state, c.params, c.state, c.active, True, c.stop_epoch, c.reasons)
+    active = carry.active
+    diverged = active & ~np.isfinite(loss)
+    reached = active & ~diverged & (loss < threshold)
+    moved = active & ~diverged  # models whose update counts
+    reasons = list(carry.reasons)
+    for k in np.flatnonzero(diverged | reached):
+        reasons[int(k)] = f"{'diverged' if diverged.flat[k] else 'loss threshold reached'} at epoch {epoch}"
+    stopping = diverged | reached
+    return Carry(
+        params=where_models(moved, params, where_models(diverged, carry.prev_params, carry.params)),
+        state=where_models(moved, state, where_models(diverged, carry.prev_state, carry.state)),
+        prev_params=where_models(moved, carry.params, carry.prev_params),
+        prev_state=where_models(moved, carry.state, carry.prev_state),
+        active=active & ~stopping,
+        all_active=bool((active & ~stopping).all()),
+        stop_epoch=np.where(stopping, epoch, carry.stop_epoch),
+        reasons=tuple(reasons),
+    )
+
+
+@attrs.frozen
+class Start:
+    """Where a fold starts: fresh (``epochs_run`` 0), or where an earlier trace left off."""
+
+    carry: Carry
+    epochs_run: int
+
+
+def fresh_start(run: Run, params: Any, state: Any) -> Start:
+    """The start of a new run from ``params`` and the optimizer's fresh ``state``."""
+    m = run.models
+    carry = Carry(
+        params=params,
+        state=state,
+        prev_params=params,
+        prev_state=state,
+        active=np.ones(m, dtype=bool),
+        all_active=True,
+        stop_epoch=np.full(m, run.config.epochs),
+        reasons=(EPOCHS_DONE,) * len(run.seeds),
+    )
+    return Start(carry=carry, epochs_run=0)
+
+
+def _identity(tree: Any) -> Any:
+    return tree
+
+
+class _History:
+    """The per-epoch arrays, filled epoch by epoch (NaN where a model had stopped).
+
+    They hold every epoch up to ``_BLOCK`` at once; past that they grow by
+    doubling, so a huge epoch budget that a stop rule cuts short does not
+    claim its memory.
+    """
+
+    _BLOCK = 1 << 20
+
+    def __init__(self, epochs: int, models: tuple[int, ...]) -> None:
+        self.rows = 0
+        self.arrays = [np.full((min(epochs, self._BLOCK),) + models, np.nan) for _ in range(3)]
+        self.limit = epochs
+
+    def record(self, stats: EpochStats, active: BoolArray, all_active: bool) -> None:
+        if self.rows == self.arrays[0].shape[0]:
+            size = min(2 * self.rows, self.limit)
+            self.arrays = [np.concatenate([a, np.full((size - self.rows,) + a.shape[1:], np.nan)]) for a in self.arrays]
+        for buf, value in zip(self.arrays, (stats.loss, stats.hits, stats.grad_norm)):
+            buf[self.rows] = value if all_active else np.where(active, value, np.nan)
+        self.rows += 1
+
+    def done(self) -> list[FloatArray]:
+        return [a[: self.rows] if self.rows < a.shape[0] else a for a in self.arrays]
+
+
+def fold(
+    run: Run, start: Start, step: Step = epoch_step, records: Any = _identity, *, on_epoch: bool = True
+) -> Iterator[Progress]:
+    """Fold ``step`` over the epochs from ``start`` to ``run.config.epochs``.
+
+    Yields a Progress after each epoch (only the last one unless ``on_epoch``);
+    the last one carries the Trace of the
+    epochs run here (``training`` joins it to an earlier trace when resuming).
+    ``records`` turns the step's params and state into records (an engine's
+    step may keep them in its own layout; the reference step keeps records).
+    """
+    cfg = run.config
+    carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models)
+    snapshots: list[tuple[int, Any]] = []
+    epoch = start.epochs_run
+    per_sample = 1.0 / (run.y.shape[0] * run.y.shape[1])
+    while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
+        epoch += 1
+        params, state, stats = step(run, carry.params, carry.state, epoch)
+        history.record(stats, carry.active, carry.all_active)
+        carry = advance(carry, params, state, stats.loss, epoch, cfg.stop_loss)
+        if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
+            snapshots.append((epoch, records(carry.params)))
+        if on_epoch and epoch < cfg.epochs and carry.active.any():
+            row = history.rows - 1
+            loss, count, norm = (a[row].copy() for a in history.arrays)
+            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss, accuracy=count * per_sample, grad_norm=norm)
+    carry = attrs.evolve(carry, stop_epoch=np.where(carry.active, epoch, carry.stop_epoch))
+    carry, final_loss, final_hits = _final_check(run, carry, records)
+    loss, count, norm = history.done()
+    trace = Trace(
+        loss=loss,
+        accuracy=count * per_sample,
+        grad_norm=norm,
+        params=records(carry.params),
+        opt_state=_per_model(records(carry.state), run.models),
+        final_loss=final_loss,
+        final_accuracy=final_hits * per_sample,
+        stop_epoch=carry.stop_epoch,
+        stop_reasons=carry.reasons,
+        snapshots=tuple(snapshots),
+        network=run.net,
+        config=cfg,
+        seed=cfg.seed,
+        resume_point=ResumePoint(records(carry.prev_params), _per_model(records(carry.prev_state), run.models)),
+    )
+    last = [a[-1] if len(a) else np.full(run.models, np.nan) for a in (loss, count, norm)]
+    yield Progress(
+        epoch=epoch, epochs=cfg.epochs, loss=last[0], accuracy=last[1] * per_sample, grad_norm=last[2], trace=trace
+    )
+
+
+def _final_loss(run: Run, params: Any) -> tuple[FloatArray, FloatArray]:
+    a, caches = output(run.net.layers, params, run.x)
+    return run.config.loss.value(caches[-1].z, a, run.y), hits(a, run.y)
+
+
+def _final_check(run: Run, carry: Carry, records: Any) -> tuple[Carry, FloatArray, FloatArray]:
+    """The loss of the final params; a model whose last update made it NaN/inf diverged there."""
+    value, count = _final_loss(run, records(carry.params))
+    bad = ~np.isfinite(value) & np.array([not r.startswith("diverged") for r in carry.reasons]).reshape(run.models)
+    if not bad.any():
+        return carry, value, count
+    reasons = list(carry.reasons)
+    for k in np.flatnonzero(bad):
+        reasons[int(k)] = f"diverged at epoch {int(carry.stop_epoch.flat[k])}"
+    carry = attrs.evolve(
+        carry,
+        params=where_models(bad, carry.prev_params, carry.params),
+        state=where_models(bad, carry.prev_state, carry.state),
+        active=carry.active & ~bad,
+        all_active=bool((carry.active & ~bad).all()),
+        reasons=tuple(reasons),
+    )
+    value2, count2 = _final_loss(run, records(carry.params))
+    return carry, np.where(bad, value2, value), np.where(bad, count2, count)
+
+
+def _per_model(state: Any, models: tuple[int, ...]) -> Any:
+    """A stacked state with its shared 0-d leaves (Adam's count) given one entry per model."""
+    if not models:
+        return state
+    return tree_map(lambda a: np.full(models, float(a)) if a.ndim == 0 else a, state)
