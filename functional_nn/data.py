@@ -1,6 +1,6 @@
 """Datasets: a record that says its task, seeded generators, a split and standardization.
 
-Dataset(x, y, *, task=<inferred>)       # x `(n, features)`; task "binary", "multiclass" or "regression"
+Dataset(x, y, *, task=<inferred>)                        # x `(n, features)`; task one of TASKS (below)
 check_xy(x, y, *, x_name="x", y_name="y")                -> (x, y)        # labels 0 or 1 (the core's check)
 check_task(x, y, task=None, *, x_name="x", y_name="y")   -> (x, y, task)  # y checked against task, or task inferred
 one_hot(labels, classes=None)                            -> FloatArray    # `(n,)` integers -> `(n, classes)`
@@ -13,6 +13,7 @@ split(data, *, test_fraction=0.3, seed, stratify=None)   -> (train, test)
 Standardizer(mean, scale)                                # `(features,)` each; scale > 0
 fit_standardizer(x)                                      -> Standardizer
 standardize(data_or_x, stats)                            -> Dataset or FloatArray (as given)
+TASKS = ("binary", "multiclass", "regression")
 
 The labels ``y`` of a Dataset follow its task:
 

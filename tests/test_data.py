@@ -341,7 +341,12 @@ def test_dataset_property_one_hot_is_multiclass(labels: list[int], columns: int)
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.floats(-10, 10), min_size=1, max_size=20))
+@given(
+    values=st.one_of(  # half all 0/1 labels, half reals (mostly not 0/1): both branches run often
+        st.lists(st.sampled_from([0.0, 1.0]), min_size=1, max_size=20),
+        st.lists(st.floats(-10, 10), min_size=1, max_size=20),
+    )
+)
 def test_dataset_property_reals_need_the_regression_task(values: list[float]) -> None:
     y = np.array(values).reshape(-1, 1)
     assert Dataset(x=np.zeros((len(values), 1)), y=y, task="regression").task == "regression"
@@ -681,8 +686,27 @@ def test_split_property_stratified(k: int, data: st.DataObject, fraction: float,
             assert 1 <= got <= sizes[j] - 1 and abs(got - due[j]) < 1.0
         else:
             assert got == 0
-    if np.all((due >= 1.0) & (sizes - due > 1.0)):  # no class pushed to its bounds
+    if np.all((due >= 1.0) & (sizes - due > 1.0)):  # no class pushed to its bounds (rare here; see below)
         assert test.n == np.floor(due.sum() + 0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(5, 40), min_size=2, max_size=5),
+    fraction=st.floats(0.25, 0.75),
+    seed=st.integers(0, 2**32),
+)
+def test_split_property_stratified_total(sizes: list[int], fraction: float, seed: int) -> None:
+    # m >= 5 and a fraction in [0.25, 0.75]: 1 <= floor(m f) and ceil(m f) <= m - 1, so no class is
+    # pushed to its bounds and the test part is round(n f) on every example, each class within 1 of its due
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    whole = indexed(one_hot(labels, len(sizes)) if len(sizes) > 2 else labels.astype(np.float64).reshape(-1, 1))
+    train, test = split(whole, test_fraction=fraction, seed=seed)
+    assert_partition(whole, train, test)
+    due = np.array(sizes) * fraction
+    assert test.n == np.floor(due.sum() + 0.5)
+    got = np.bincount(labels[test.x[:, 0].astype(np.intp)], minlength=len(sizes))
+    assert np.all((got == np.floor(due)) | (got == np.floor(due) + 1))
 
 
 @settings(max_examples=40, deadline=None)
