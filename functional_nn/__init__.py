@@ -17,6 +17,7 @@ Example:
     ((10,), 'epochs done')
 """
 
+from functional_nn._version import __version__
 from functional_nn.activations import (
     ACTIVATIONS,
     Activation,
@@ -29,7 +30,15 @@ from functional_nn.activations import (
     sigmoid,
 )
 from functional_nn.config import TrainConfig
-from functional_nn.conv import AvgPool2DLayer, Conv2D, Conv2DLayer, FlattenLayer, MaxPool2DLayer, NoParams, flatten_images
+from functional_nn.conv import (
+    AvgPool2DLayer,
+    Conv2D,
+    Conv2DLayer,
+    FlattenLayer,
+    MaxPool2DLayer,
+    NoParams,
+    flatten_images,
+)
 from functional_nn.data import Dataset, generate_linear, generate_xor_easy
 from functional_nn.fold import Progress
 from functional_nn.images import generate_bars
@@ -69,15 +78,14 @@ from functional_nn.trace import Trace, TraceDiff, compare_traces
 from functional_nn.training import resume, resume_iter, train, train_iter
 from functional_nn.tree import tree_map
 
-__version__ = "0.2.0"
 
 __all__ = [
     "ACTIVATIONS",
+    "BCE",
     "INITIALIZERS",
     "LOSSES",
-    "OPTIMIZERS",
-    "BCE",
     "MSE",
+    "OPTIMIZERS",
     "Activation",
     "AdagradState",
     "AdamState",

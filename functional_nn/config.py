@@ -1,10 +1,10 @@
 """How to train: the ``TrainConfig`` record, and ``Run``, a training problem checked once.
 
-    TrainConfig(epochs, optimizer, loss, batch_size=None, shuffle=True, seed=0,
-                stop_loss=None, snapshot_every=None)
-    config.member(k)                   -> the config model k of a stacked run has alone
-    prepare(net, params, data, config) -> Run      # every check, at the edge
-    run.models_slice(lo, hi)           -> Run      # models lo:hi of a stacked run
+TrainConfig(epochs, optimizer, loss, batch_size=None, shuffle=True, seed=0,
+            stop_loss=None, snapshot_every=None)
+config.member(k)                   -> the config model k of a stacked run has alone
+prepare(net, params, data, config) -> Run      # every check, at the edge
+run.models_slice(lo, hi)           -> Run      # models lo:hi of a stacked run
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def sum_in_order(parts: list[FloatArray]) -> FloatArray:
 
 
 class Step(Protocol):
-    def __call__(self, run: Run, params: Any, state: Any, epoch: int) -> tuple[Any, Any, EpochStats]:
+    def __call__(self, run: Run, params: Any, state: Any, epoch: int, /) -> tuple[Any, Any, EpochStats]:
         """One epoch, as ``epoch_step`` (an engine may keep params and state in its own layout)."""
         ...
 

@@ -22,17 +22,19 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from types import MappingProxyType
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
 from functional_nn import conv
+from functional_nn._version import __version__
 from functional_nn._records import FloatArray
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
+from functional_nn.config import TrainConfig
 from functional_nn.layers import Dense, DenseLayer, Layer
 from functional_nn.losses import get_loss
 from functional_nn.network import Network, Params, model_shape
@@ -46,7 +48,6 @@ from functional_nn.optimizers import (
     make_optimizer,
 )
 from functional_nn.trace import ResumePoint, Trace
-from functional_nn.config import TrainConfig
 from functional_nn.tree import leaves, tree_unflatten
 
 __all__ = [
@@ -67,13 +68,15 @@ _META = "meta.json"
 PARAM_TYPES: Mapping[str, type] = MappingProxyType({"Dense": Dense, "Conv2D": conv.Conv2D, "NoParams": conv.NoParams})
 """Params record classes by name, for loading."""
 
-STATE_TYPES: Mapping[str, type] = MappingProxyType({
-    "EmptyState": EmptyState,
-    "MomentumState": MomentumState,
-    "AdamState": AdamState,
-    "RMSPropState": RMSPropState,
-    "AdagradState": AdagradState,
-})
+STATE_TYPES: Mapping[str, type] = MappingProxyType(
+    {
+        "EmptyState": EmptyState,
+        "MomentumState": MomentumState,
+        "AdamState": AdamState,
+        "RMSPropState": RMSPropState,
+        "AdagradState": AdagradState,
+    }
+)
 
 
 def _activation_to_dict(act: Activation) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def _layer_to_dict(layer: Layer) -> dict[str, Any]:
     for kind, cls in LAYER_KINDS.items():
         if type(layer) is cls:
             out: dict[str, Any] = {"kind": kind}
-            for f in attrs.fields(cls):
+            for f in attrs.fields(cast(Any, cls)):
                 value = getattr(layer, f.name)
                 if f.init:
                     out[f.name] = _activation_to_dict(value) if f.name == "activation" else _jsonable(value)
@@ -336,8 +339,6 @@ def _read(path: Path, kind: str) -> tuple[dict[str, FloatArray], dict[str, Any]]
 
 
 def _base_meta(kind: str) -> dict[str, Any]:
-    from functional_nn import __version__
-
     return {"format": "functional_nn", "format_version": FORMAT_VERSION, "library_version": __version__, "kind": kind}
 
 

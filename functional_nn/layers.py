@@ -59,7 +59,8 @@ def xavier(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_ou
 def he(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
     """He normal: N(0, 2 / fan_in)."""
     del fan_out
-    return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    out: FloatArray = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    return out
 
 
 INITIALIZERS: Mapping[str, Initializer] = MappingProxyType(

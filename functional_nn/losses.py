@@ -62,7 +62,7 @@ def model_sum(t: FloatArray) -> FloatArray:
     changes a bit; for one model it is ``np.dot``.
     """
     flat = t.reshape(t.shape[:-2] + (-1,))
-    ones = _ones(flat.shape[-1])
+    ones = _ones(flat.shape[flat.ndim - 1])
     if flat.ndim == 1:
         return np.asarray(np.dot(flat, ones))
     out: FloatArray = np.vecdot(flat, ones)

@@ -172,7 +172,9 @@ def check_seeds(seed: object, name: str = "seed") -> int | tuple[int, ...]:
         return _validate.integer(name, seed, minimum=0)
     if isinstance(seed, (Sequence, range, np.ndarray)) and not isinstance(seed, (str, bytes)):
         if isinstance(seed, np.ndarray) and seed.ndim != 1:
-            raise TypeError(f"{name} must be an integer >= 0 or a 1-D sequence of them, got an array of shape {seed.shape}")
+            raise TypeError(
+                f"{name} must be an integer >= 0 or a 1-D sequence of them, got an array of shape {seed.shape}"
+            )
         seeds = tuple(_validate.integer(f"{name}[{i}]", s, minimum=0) for i, s in enumerate(seed))
         if not seeds:
             raise ValueError(f"{name} must be an integer or a non-empty sequence of integers, got an empty sequence")
@@ -339,7 +341,8 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
     xa = check_x(net, x, models)
     ya = check_y(net, xa, y)
     a, _ = output(net.layers, params, xa)
-    return hits(a, ya) / (ya.shape[-1] * ya.shape[-2])
+    share: FloatArray = hits(a, ya) / (ya.shape[-1] * ya.shape[-2])
+    return share
 
 
 def grad(

@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from functional_nn import _validate, engine as fast
+from functional_nn import _validate
+from functional_nn import engine as fast
 from functional_nn.config import Run, TrainConfig, normalized, prepare
 from functional_nn.data import Dataset
 from functional_nn.fold import Carry, Progress, Start, fold, fresh_start

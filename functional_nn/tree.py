@@ -133,7 +133,8 @@ def global_norm(tree: object, model_ndim: int = 0) -> FloatArray:
         flat = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
     sq = np.vecdot(flat, flat)
     norm: FloatArray = np.sqrt(sq)
-    if sq.ndim == 0 and 1e-300 < float(sq) < 1e300 or sq.ndim and 1e-300 < np.min(sq) and np.max(sq) < 1e300:
+    low, high = (float(sq), float(sq)) if sq.ndim == 0 else (float(np.min(sq)), float(np.max(sq)))
+    if 1e-300 < low and high < 1e300:
         return norm  # no square overflowed or underflowed
     scale = np.max(np.abs(flat), axis=-1, initial=0.0)
     safe = np.where((scale > 0.0) & np.isfinite(scale), scale, 1.0)

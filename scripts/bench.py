@@ -35,7 +35,9 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
-from functional_nn import training
+from functional_nn import engine
+from functional_nn.config import prepare
+from functional_nn.fold import fresh_start
 
 FloatArray = npt.NDArray[np.float64]
 SIZES = (2, 10, 10, 1)
@@ -90,20 +92,24 @@ def bench_single(repeats: int, epochs: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, data in _datasets().items():
         x, y = np.array(data.x), np.array(data.y)
-        t_plain, t_fnn = [], []
+        t_plain, t_fnn, t_ref = [], [], []
         max_rel = 0.0
         for _ in range(repeats):
             dt, ref = _timed(lambda: plain_loop(x, y, params, LR, epochs))
             t_plain.append(dt)
             dt, trace = _timed(lambda: fnn.train(net, params, data, config))
             t_fnn.append(dt)
+            t_ref.append(_timed(lambda: fnn.train(net, params, data, config, engine="reference"))[0])
             max_rel = max(max_rel, float(np.max(np.abs(trace.loss - ref) / np.abs(ref))))
-        plain, ours = statistics.median(t_plain), statistics.median(t_fnn)
+        plain, ours, reference = statistics.median(t_plain), statistics.median(t_fnn), statistics.median(t_ref)
         out[name] = {
             "epochs": epochs,
             "plain_s": plain,
             "fnn_s": ours,
             "ratio": ours / plain,
+            "ratios": sorted(f / p for f, p in zip(t_fnn, t_plain)),
+            "reference_s": reference,
+            "reference_ratio": reference / plain,
             "plain_model_epochs_per_s": epochs / plain,
             "loss_max_rel_diff": max_rel,
             "losses_agree_1e-12": max_rel <= 1e-12,
@@ -137,11 +143,12 @@ def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
             fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds),
         )
 
-    def measure(label: str, executor: Executor | None, startup: float | None) -> None:
+    def measure(label: str, executor: Executor | None, startup: float | None, engine: str = "fast") -> None:
         for (m, name), (params, config) in configs.items():
-            fnn.train(net, params, data[name], attrs.evolve(config, epochs=5), executor=executor)
+            fnn.train(net, params, data[name], attrs.evolve(config, epochs=5), executor=executor, engine=engine)
             times = [
-                _timed(lambda: fnn.train(net, params, data[name], config, executor=executor))[0] for _ in range(repeats)
+                _timed(lambda: fnn.train(net, params, data[name], config, executor=executor, engine=engine))[0]
+                for _ in range(repeats)
             ]
             t = statistics.median(times)
             r = out[label][f"{m}_{name}"] = {
@@ -158,11 +165,15 @@ def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
     for m in (256, 1024):
         seeds = list(range(m))
         config = fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
-        problem = training._prepare(net, fnn.init(net, seed=seeds), data["xor"], config)
-        training._train_problem(attrs.evolve(problem, config=attrs.evolve(config, epochs=5)))
-        t = statistics.median(_timed(lambda: training._train_problem(problem))[0] for _ in range(repeats))
+        params = fnn.init(net, seed=seeds)
+        start = fresh_start(prepare(net, params, data["xor"], config), params, config.optimizer.init(params))
+        run = prepare(net, params, data["xor"], config)
+        engine.fold_part((attrs.evolve(run, config=attrs.evolve(config, epochs=5)), start))
+        t = statistics.median(_timed(lambda: engine.fold_part((run, start)))[0] for _ in range(repeats))
         out["one_chunk_one_core"][f"{m}_xor"] = {"models": m, "epochs": epochs, "model_epochs_per_s": m * epochs / t}
     measure("threads", None, None)
+    out["reference"] = {}
+    measure("reference", None, None, engine="reference")
     os.environ.update(POOL_ENV)  # the forkserver, started by the pool's first task, and its workers inherit it
     start = time.perf_counter()
     with ProcessPoolExecutor(cores, mp_context=multiprocessing.get_context("forkserver")) as pool:
@@ -247,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, r in single.items():
         print(
             f"   {name:6s} plain {r['plain_s']:.3f} s   fnn.train {r['fnn_s']:.3f} s   ratio {r['ratio']:.3f}"
+            f" (range {r['ratios'][0]:.3f} to {r['ratios'][-1]:.3f})"
+            f"   engine='reference' {r['reference_s']:.3f} s, ratio {r['reference_ratio']:.3f}\n"
             f"   loss traces max rel diff {r['loss_max_rel_diff']:.1e} (agree to 1e-12: {r['losses_agree_1e-12']})"
         )
     print(f"-- 2. stacked runs, {args.stacked_epochs} epochs, median of {args.repeats}, all cores")
@@ -261,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"   one core, XOR, one chunk of 256 models {small:,.0f} model-epochs/s, of 1024 models {big:,.0f}"
         f" ({small / big:.2f}x per model for the smaller chunk)"
     )
-    for label in ("threads", "processes"):
+    for label in ("threads", "processes", "reference"):
         for key, r in stacked[label].items():
             name = key.split("_", 1)[1]
             plain = single[name]["plain_model_epochs_per_s"]
@@ -295,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for lbl in ("threads", "processes")
         },
         "memory": memory["ratio"] <= TARGETS["memory_ratio_max"],
+        "reference_engine_single_ratio": {k: r["reference_ratio"] for k, r in single.items()},
         "import": imp["seconds"] < TARGETS["import_s_max"] and not imp["imports_matplotlib"],
     }
     print("-- targets:", json.dumps(met))

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 import functional_nn as fnn
+from functional_nn.tree import leaves
 
 
 def lab_run(epochs: int = 20) -> tuple[fnn.Trace, float]:
@@ -84,14 +85,44 @@ def registries() -> list[str]:
     loss: fnn.Loss = fnn.LOSSES["mse"]
     names = [act.name, loss.name, *fnn.OPTIMIZERS, *fnn.INITIALIZERS]
     doubled: fnn.Params = fnn.tree_map(lambda a: 2.0 * a, fnn.init(fnn.mlp((2, 1)), seed=0))
-    assert len(fnn.leaves(doubled)) == 2
+    assert len(leaves(doubled)) == 2
     return names
+
+
+def conv_network() -> float:
+    """A conv network built by hand: layers typed as fnn.Layer, params holding Conv2D and Dense records."""
+    layers: tuple[fnn.Layer, ...] = (
+        fnn.Conv2DLayer((1, 6, 6), 2, 3, activation="relu"),
+        fnn.FlattenLayer((2, 4, 4)),
+        fnn.DenseLayer(32, 1, fnn.Sigmoid()),
+    )
+    net: fnn.Network = fnn.sequential(*layers)
+    rng = np.random.default_rng(0)
+    params: tuple[fnn.LayerParams, ...] = (
+        fnn.Conv2D(w=rng.standard_normal((2, 1, 3, 3)), b=np.zeros(2)),
+        fnn.NoParams(empty=np.zeros(0)),
+        fnn.Dense(w=rng.standard_normal((32, 1)), b=np.zeros(1)),
+    )
+    first = params[0]
+    assert isinstance(first, fnn.Conv2D)
+    kernels: npt.NDArray[np.float64] = first.w
+    x = np.zeros((4, 36))
+    value, grads = fnn.grad(net, params, x, np.ones((4, 1)), loss="bce")
+    grad_first = grads[0]
+    if isinstance(grad_first, fnn.Conv2D):
+        assert grad_first.w.shape == kernels.shape
+    also: fnn.Network = fnn.cnn(*layers)
+    assert fnn.forward(also, fnn.init(also, seed=0), x).shape == (4, 1)
+    return float(value)
 
 
 def rejected(trace: fnn.Trace, params: fnn.Params, config: fnn.TrainConfig, data: fnn.Dataset) -> None:
     """Lines mypy must reject (never called)."""
     trace.loss = np.zeros(3)  # type: ignore[misc]
-    params[0].w = np.zeros((2, 3))  # type: ignore[misc]
+    mlp_params = fnn.init(fnn.mlp((2, 3, 1)), seed=0)
+    mlp_params[0].w = np.zeros((2, 3))  # type: ignore[misc]
+    kernels = params[0].w  # type: ignore[union-attr]
+    del kernels
     config.epochs = 5  # type: ignore[misc]
     data.y = np.zeros((1, 1))  # type: ignore[misc]
     fnn.TrainConfig(10, fnn.sgd(lr=0.1), "mse")  # type: ignore[call-arg]
@@ -109,3 +140,4 @@ def main() -> None:
     assert iterate() == [1, 2, 3]
     stacked()
     registries()
+    conv_network()

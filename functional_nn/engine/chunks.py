@@ -23,7 +23,7 @@ import numpy as np
 from functional_nn.config import Run, per_model_hyperparams
 from functional_nn.fold import Carry, Start
 from functional_nn.optimizers import OPTIMIZERS
-from functional_nn.trace import ResumePoint, Trace, take_models
+from functional_nn.trace import Trace, take_models
 from functional_nn.tree import tree_map
 
 __all__ = ["CHUNK_BYTES", "MIN_CHUNK_BYTES", "chunk_bounds", "merge", "run_parts", "start_slice"]
@@ -42,7 +42,9 @@ MIN_CHUNK_BYTES = 192 * 1024
 (Python overhead per chunk and epoch) than it saves."""
 
 
-def chunk_bounds(run: Run, workers: int, *, chunk_bytes: int = CHUNK_BYTES, min_bytes: int = MIN_CHUNK_BYTES) -> list[tuple[int, int]]:
+def chunk_bounds(
+    run: Run, workers: int, *, chunk_bytes: int = CHUNK_BYTES, min_bytes: int = MIN_CHUNK_BYTES
+) -> list[tuple[int, int]]:
     """Split a stack of models into contiguous chunks: each about ``chunk_bytes`` of
     activations, and (given at least ``min_bytes`` per worker) a multiple of ``workers`` of them."""
     if not run.models:

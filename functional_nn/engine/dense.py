@@ -37,10 +37,9 @@ _ACTIVATIONS = (Sigmoid, Tanh, ReLU, LeakyReLU, Identity)
 def supports(run: Run) -> bool:
     """Dense layers with built-in activations, and a built-in loss."""
     layers = run.net.layers
-    return (
-        all(type(layer) is DenseLayer and type(layer.activation) in _ACTIVATIONS for layer in layers)
-        and type(run.config.loss) in (MSE, BCE)
-    )
+    return all(type(layer) is DenseLayer and type(layer.activation) in _ACTIVATIONS for layer in layers) and type(
+        run.config.loss
+    ) in (MSE, BCE)
 
 
 def _value_into(act: Any, z: FloatArray, a: FloatArray, t: FloatArray, mask: Any) -> None:
@@ -155,7 +154,9 @@ class DenseStep:
             counts.append(self._hits(a, yb >= 0.5))
             flat, state = cfg.optimizer.update(grads, state, flat)
             values.append(value * (xb.shape[-2] / n) if size < n else value)
-        stats = EpochStats(loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms))
+        stats = EpochStats(
+            loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms)
+        )
         return flat, state, stats
 
     def _hits(self, a: FloatArray, ytrue: Any) -> FloatArray:
@@ -203,4 +204,3 @@ class DenseStep:
         value = _model_sum(t) / count
         np.multiply(r, 2.0 / count, out=r)  # dL/da
         return value, _backward_into(self.layers[last].activation, z, a, r, t, buf.mask[last])
-

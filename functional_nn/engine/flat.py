@@ -64,7 +64,7 @@ class Layout:
         """Params records whose arrays are read-only views into ``flat`` (writable: the engine's own buffers)."""
         out = []
         for cls, fields in self.records:
-            record = object.__new__(cls)
+            record: Any = object.__new__(cls)
             for name, start, stop, shape in fields:
                 view = flat[..., start:stop].reshape(self.models + shape)
                 view.flags.writeable = writable
