@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import attrs
 import numpy as np
@@ -44,11 +44,22 @@ from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, t
 from functional_nn.activations import Activation, Identity, get_activation
 from functional_nn.layers import INITIALIZERS, Cache, positive_size
 
-__all__ = ["IMAGE_LAYERS", "AvgPool2DLayer", "Conv2D", "Conv2DLayer", "FlattenLayer", "MaxPool2DLayer", "NoParams"]
-__all__ += ["flatten_images"]
+__all__ = [
+    "IMAGE_LAYERS",
+    "AvgPool2DLayer",
+    "Conv2D",
+    "Conv2DLayer",
+    "FlattenLayer",
+    "MaxPool2DLayer",
+    "NoParams",
+    "flatten_images",
+]
 
 ImageShape: TypeAlias = tuple[int, int, int]
 """``(channels, height, width)``."""
+
+ShapeLike: TypeAlias = Sequence[int | np.integer[Any]] | npt.NDArray[np.integer[Any]]
+"""What ``in_shape`` accepts: three integers, NumPy's too (stored as Python ints)."""
 
 _MAX_VALUES = np.iinfo(np.intp).max // 8
 """The most float64 values one array can hold: larger layers are refused when built."""
@@ -105,7 +116,7 @@ def _fits(name: str, what: str, size: int) -> None:
         raise ValueError(f"{name} is too large: {what} would hold {size} values, over the array limit {_MAX_VALUES}")
 
 
-def _image_shape(value: Sequence[int]) -> ImageShape:
+def _image_shape(value: ShapeLike) -> ImageShape:
     """Converter of ``in_shape``: three integers >= 1 (NumPy's too), as Python ints."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
         raise TypeError(
@@ -329,24 +340,15 @@ class _Pool2DLayer(_NoParamsLayer):
         c, h, w = self.in_shape
         return (c, _out_size(h, self.pool_size, self.step, 0), _out_size(w, self.pool_size, self.step, 0))
 
-    def _windows_of(self, x: FloatArray) -> FloatArray:
-        """The windows `(..., n, C, H', W', k, k)` of ``x`` `(..., n, C*H*W)` (a view)."""
-        return _windows(x.reshape((*x.shape[:-1], *self.in_shape)), self.pool_size, self.step)
-
-    def _input_grad(self, d: FloatArray) -> FloatArray:
-        """Window gradients `(..., n, C, H', W', k, k)` -> dL/dx `(..., n, C*H*W)` (overlaps add up)."""
-        dx = _add_windows(d, self.in_shape[1:], self.step)
-        return dx.reshape((*dx.shape[:-3], self.in_features))
-
 
 @attrs.frozen
 class MaxPool2DLayer(_Pool2DLayer):
     """Max pooling (see ``_Pool2DLayer``).  A window's gradient goes to its first maximum in
     row-major order, or its first NaN (a NaN is the window's value).  The cache's ``extra`` is
-    ``(first,)``: that position ``i*k + j`` in each window, as floats."""
+    ``(first,)``: that position ``i*k + j`` in each window (as floats, like every cached array)."""
 
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        win = self._windows_of(x)
+        win = _windows(x.reshape((*x.shape[:-1], *self.in_shape)), self.pool_size, self.step)
         flat = win.reshape((*win.shape[:-2], self.pool_size**2))  # (..., n, C, H', W', k*k)
         first = np.argmax(flat, axis=-1).astype(np.float64)
         z = _per_model(flat.max(axis=-1).reshape((*x.shape[:-1], self.out_features)), params)
@@ -361,7 +363,8 @@ class MaxPool2DLayer(_Pool2DLayer):
         k = self.pool_size
         offsets = np.arange(k * k).reshape(k, k)
         d = np.where(first[..., None, None] == offsets, dz[..., None, None], 0.0)  # (..., n, C, H', W', k, k)
-        return params, self._input_grad(d)
+        dx = _add_windows(d, self.in_shape[1:], self.step)  # overlapping windows add up
+        return params, dx.reshape((*dx.shape[:-3], self.in_features))
 
 
 @attrs.frozen
@@ -369,7 +372,8 @@ class AvgPool2DLayer(_Pool2DLayer):
     """Average pooling (see ``_Pool2DLayer``)."""
 
     def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
-        pooled = self._windows_of(x).mean(axis=(-2, -1))
+        win = _windows(x.reshape((*x.shape[:-1], *self.in_shape)), self.pool_size, self.step)
+        pooled = win.mean(axis=(-2, -1))
         z = _per_model(pooled.reshape((*x.shape[:-1], self.out_features)), params)
         return z, Cache(x, z, z)
 
@@ -380,14 +384,15 @@ class AvgPool2DLayer(_Pool2DLayer):
         dz = da if wrt_z else self.activation.backward(z, a, da)
         k = self.pool_size
         share = dz.reshape((*dz.shape[:-1], *self.out_shape)) / (k * k)  # each pixel of a window gets 1/k² of it
-        return params, self._input_grad(np.broadcast_to(share[..., None, None], (*share.shape, k, k)))
+        dx = _add_windows(np.broadcast_to(share[..., None, None], (*share.shape, k, k)), self.in_shape[1:], self.step)
+        return params, dx.reshape((*dx.shape[:-3], self.in_features))
 
 
 IMAGE_LAYERS = (Conv2DLayer, MaxPool2DLayer, AvgPool2DLayer, FlattenLayer)
 """The layer kinds of this module (for ``io`` and ``network.cnn``)."""
 
 
-def flatten_images(images: npt.ArrayLike, shape: Sequence[int], *, name: str = "images") -> FloatArray:
+def flatten_images(images: npt.ArrayLike, shape: ShapeLike, *, name: str = "images") -> FloatArray:
     """Real, finite images `(n, C, H, W)` (or `(n, H, W)` when C = 1) as the read-only rows
     `(n, C*H*W)` the layers take; ``shape`` is the expected ``(C, H, W)``.
 
