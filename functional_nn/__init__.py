@@ -78,7 +78,6 @@ from functional_nn.trace import Trace, TraceDiff, compare_traces
 from functional_nn.training import resume, resume_iter, train, train_iter
 from functional_nn.tree import tree_map
 
-
 __all__ = [
     "ACTIVATIONS",
     "BCE",

@@ -46,7 +46,10 @@ def real(name: str, value: object) -> float:
     """Check that ``value`` is a finite real number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {show(value)} ({type(value).__name__})")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # an integer too large for a float (10**400)
+        raise ValueError(f"{name} must be a finite real number, got an integer too large for a float") from None
     if not np.isfinite(result):
         raise ValueError(f"{name} must be finite, got {result}")
     return result
@@ -75,7 +78,7 @@ def positive_array(name: str, value: object) -> float | FloatArray:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return positive(name, value)
     if isinstance(value, (np.ndarray, Sequence)) and not isinstance(value, str):
-        arr = np.asarray(value)
+        arr = as_array(name, value)
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
             raise TypeError(
                 f"{name} must be a positive number or a non-empty 1-D array of them (one per model), got {show(value)}"
@@ -92,16 +95,38 @@ def finite_array(name: str, value: npt.ArrayLike, *, ndim_min: int = 1) -> Float
     """Check that ``value`` is a real, finite array with at least ``ndim_min`` axes."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be an array of real numbers, got {show(value)}")
-    arr: Any = np.asarray(value)
+    arr = as_array(name, value)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
     if arr.ndim < ndim_min:
         raise ValueError(f"{name} must have at least {ndim_min} axes, got shape {arr.shape}")
-    out = readonly(arr)
-    if not np.all(np.isfinite(out)):
-        bad = int(np.count_nonzero(~np.isfinite(out)))
+    try:
+        out = readonly(arr)
+    except OverflowError:  # Python integers too large for a float
+        raise ValueError(f"{name} must hold finite real numbers, got integers too large for a float") from None
+    bad = count_non_finite(out)
+    if bad:
         raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s)")
     return out
+
+
+def as_array(name: str, value: object) -> Any:
+    """``np.asarray(value)``, with NumPy's refusals (ragged nesting, ...) naming the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise TypeError(f"{name} must be an array of real numbers, got {show(value)} ({err})") from None
+
+
+_BLOCK = 1 << 16
+
+
+def count_non_finite(a: FloatArray) -> int:
+    """The number of NaN/inf entries, counted block by block along the first axis, so a huge
+    broadcast view (many rows, little memory) is checked in bounded memory."""
+    if a.ndim == 0 or a.shape[0] <= _BLOCK:
+        return int(a.size - np.count_nonzero(np.isfinite(a)))
+    return sum(count_non_finite(a[i : i + _BLOCK]) for i in range(0, a.shape[0], _BLOCK))
 
 
 def choice(name: str, value: object, options: Sequence[str]) -> str:

@@ -145,7 +145,7 @@ def where_models(mask: BoolArray, a: Any, b: Any) -> Any:
         extra = max(u.ndim, v.ndim) - mask.ndim
         return np.where(mask.reshape(mask.shape + (1,) * extra) if extra > 0 else mask, u, v)
 
-    return tree_map(pick, a, b)
+    return tree_map(pick, a, b, broadcast=True)
 
 
 def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int, stop_loss: float | None) -> Carry:

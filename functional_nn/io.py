@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from functional_nn import conv
-from functional_nn._version import __version__
 from functional_nn._records import FloatArray
+from functional_nn._version import __version__
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
 from functional_nn.layers import Dense, DenseLayer, Layer

@@ -35,6 +35,7 @@ from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
 from functional_nn.data import check_xy
 from functional_nn.layers import INITIALIZERS, Cache, Dense, DenseLayer, Layer
 from functional_nn.losses import Loss, get_loss
+from functional_nn.tree import leaves as tree_leaves
 from functional_nn.tree import tree_map
 
 __all__ = [
@@ -319,14 +320,19 @@ def forward(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike) -> FloatAr
     Returns:
         `(*models, n, out)`; the inputs are left unchanged.
 
+    Raises:
+        ValueError: if the output overflows float64 (weights or inputs too large).
+
     Example:
         >>> net = mlp((2, 3, 1))
         >>> forward(net, init(net, seed=0), [[0.0, 1.0]]).shape
         (1, 1)
     """
     models = model_shape(net, params)
-    a, _ = output(net.layers, params, check_x(net, x, models))
-    return a
+    xa = check_x(net, x, models)
+    with np.errstate(all="ignore"):
+        a, _ = output(net.layers, params, xa)
+    return _finite("forward", a)
 
 
 def predict(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, *, threshold: float = 0.5) -> FloatArray:
@@ -340,7 +346,8 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
     models = model_shape(net, params)
     xa = check_x(net, x, models)
     ya = check_y(net, xa, y)
-    a, _ = output(net.layers, params, xa)
+    with np.errstate(all="ignore"):
+        a, _ = output(net.layers, params, xa)
     share: FloatArray = hits(a, ya) / (ya.shape[-1] * ya.shape[-2])
     return share
 
@@ -373,5 +380,20 @@ def grad(
     ya = check_y(net, xa, y)
     loss_fn = get_loss(loss)
     loss_fn.check_output(net.output_activation)
-    value, grads, _ = value_and_grad(net.layers, params, xa, ya, loss_fn)
+    with np.errstate(all="ignore"):
+        value, grads, _ = value_and_grad(net.layers, params, xa, ya, loss_fn)
+    _finite("grad", value)
+    for g in tree_leaves(grads):
+        _finite("grad", g)
     return value, grads
+
+
+def _finite(where: str, result: FloatArray) -> FloatArray:
+    """``result``, or a ValueError if float64 overflowed computing it from finite ``params`` and ``x``."""
+    bad = _validate.count_non_finite(result)
+    if bad:
+        raise ValueError(
+            f"{where}: params and x are finite, but {bad} value(s) of the result overflowed float64 "
+            "(NaN/inf): the weights or the inputs are too large"
+        )
+    return result

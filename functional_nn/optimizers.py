@@ -113,7 +113,24 @@ def _key(hyper: Mapping[str, Hyper]) -> tuple[object, ...]:
 
 def _same_code(f: object, g: object) -> bool:
     """Whether ``f`` is the closure ``g``'s factory made (so the name and hyperparameters describe it)."""
-    return getattr(f, "__code__", None) is getattr(g, "__code__", 0)
+    code = getattr(getattr(f, "__wrapped__", f), "__code__", None)
+    return code is getattr(getattr(g, "__wrapped__", g), "__code__", 0)
+
+
+def _optimizer(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn) -> Optimizer:
+    """The record of a built-in optimizer; its update names the arguments that do not fit together."""
+
+    def checked(grads: P, state: Any, params: P) -> tuple[P, Any]:
+        try:
+            return update(grads, state, params)
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
+            raise ValueError(
+                f"{name}.update(grads, state, params): grads must have the structure and shapes of params, and "
+                f"state must come from this optimizer's init(params) ({type(err).__name__}: {err})"
+            ) from None
+
+    checked.__wrapped__ = update  # type: ignore[attr-defined]  # what _same_code compares
+    return Optimizer(name, MappingProxyType(hyperparams), init, checked)
 
 
 def _rebuild(name: str, hyperparams: dict[str, Hyper]) -> Optimizer:
@@ -158,7 +175,7 @@ def sgd(lr: LearningRate = 0.1) -> Optimizer:
     def update(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
         return tree_map(lambda p, g: p - _per_model(lr_, p) * g, params, grads), state
 
-    return Optimizer("sgd", MappingProxyType({"lr": lr_}), init, update)
+    return _optimizer("sgd", {"lr": lr_}, init, update)
 
 
 @attrs.frozen
@@ -182,7 +199,7 @@ def momentum(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
         velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
         return tree_map(lambda p, v: p - _per_model(lr_, p) * v, params, velocity), MomentumState(velocity)
 
-    return Optimizer("momentum", MappingProxyType({"lr": lr_, "beta": beta_}), init, update)
+    return _optimizer("momentum", {"lr": lr_, "beta": beta_}, init, update)
 
 
 def nesterov(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
@@ -197,7 +214,7 @@ def nesterov(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * (g + beta_ * v), params, grads, velocity)
         return new, MomentumState(velocity)
 
-    return Optimizer("nesterov", MappingProxyType({"lr": lr_, "beta": beta_}), init, update)
+    return _optimizer("nesterov", {"lr": lr_, "beta": beta_}, init, update)
 
 
 @attrs.frozen
@@ -237,7 +254,7 @@ def adam(lr: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float
 
         return tree_map(step, params, mu, nu), AdamState(count=_frozen(count), mu=mu, nu=nu)
 
-    return Optimizer("adam", MappingProxyType({"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}), init, update)
+    return _optimizer("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update)
 
 
 @attrs.frozen
@@ -258,7 +275,7 @@ def rmsprop(lr: LearningRate = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> O
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
         return new, RMSPropState(nu)
 
-    return Optimizer("rmsprop", MappingProxyType({"lr": lr_, "decay": decay_, "eps": eps_}), init, update)
+    return _optimizer("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update)
 
 
 @attrs.frozen
@@ -278,7 +295,7 @@ def adagrad(lr: LearningRate = 1e-2, eps: float = 1e-8) -> Optimizer:
         new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
         return new, AdagradState(sum_sq)
 
-    return Optimizer("adagrad", MappingProxyType({"lr": lr_, "eps": eps_}), init, update)
+    return _optimizer("adagrad", {"lr": lr_, "eps": eps_}, init, update)
 
 
 OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState

@@ -51,7 +51,24 @@ def leaves(tree: object) -> tuple[FloatArray, ...]:
     return tuple(_iter_leaves(tree))
 
 
-def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...]) -> Any:
+def _mismatch(tree: Any, rest: tuple[Any, ...], broadcast: bool) -> str | None:
+    """What keeps the trees ``rest`` from having the node (or leaf shape) of ``tree``, or None."""
+    for k, r in enumerate(rest, start=2):
+        if isinstance(tree, np.ndarray):
+            if not isinstance(r, np.ndarray):
+                return f"tree {k} has a {type(r).__name__} where the first has an array"
+            if not broadcast and r.shape != tree.shape:
+                return f"tree {k} has a leaf of shape {r.shape} where the first has {tree.shape}"
+        elif type(r) is not type(tree) or (isinstance(tree, tuple) and len(r) != len(tree)):
+            size = f" of {len(r)}" if isinstance(r, tuple) else ""
+            want = f" of {len(tree)}" if isinstance(tree, tuple) else ""
+            return f"tree {k} has a {type(r).__name__}{size} where the first has a {type(tree).__name__}{want}"
+    return None
+
+
+def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...], broadcast: bool) -> Any:
+    if rest and (problem := _mismatch(tree, rest, broadcast)):
+        raise ValueError(f"tree_map: the trees must have one structure and leaf shapes: {problem}")
     if isinstance(tree, np.ndarray):
         out = f(tree, *rest)
         if isinstance(out, np.generic):
@@ -64,36 +81,39 @@ def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...]) -> Any:
     if isinstance(tree, _STATIC):
         return tree
     if isinstance(tree, tuple):
-        return tuple(_map(f, t, tuple(r[i] for r in rest)) for i, t in enumerate(tree))
+        return tuple(_map(f, t, tuple(r[i] for r in rest), broadcast) for i, t in enumerate(tree))
     cls = type(tree)
     if attrs.has(cls):
-        return trusted(
-            cls,
-            **{
-                fld.name: _map(f, getattr(tree, fld.name), tuple(getattr(r, fld.name) for r in rest))
-                for fld in attrs.fields(cls)
-            },
-        )
+        fields = {
+            fld.name: _map(f, getattr(tree, fld.name), tuple(getattr(r, fld.name) for r in rest), broadcast)
+            for fld in attrs.fields(cls)
+        }
+        return trusted(cls, **fields)
     raise TypeError(f"expected a tree of arrays (records, tuples, arrays), found {cls.__name__}")
 
 
-def tree_map(f: Callable[..., FloatArray], tree: T, *rest: T) -> T:
+def tree_map(f: Callable[..., FloatArray], tree: T, *rest: T, broadcast: bool = False) -> T:
     """Apply ``f`` leafwise to ``tree`` and the trees ``rest`` of the same structure.
 
     Args:
         f: called as ``f(leaf, *rest_leaves)``; must return a new array.
         tree: a record, tuple or array.
-        rest: trees with exactly the structure of ``tree``.
+        rest: trees with exactly the structure of ``tree`` and, unless
+            ``broadcast``, the same leaf shapes.
+        broadcast: let leaves of different shapes meet in ``f``.
 
     Returns:
         A new tree of the same structure; the inputs are left unchanged.
+
+    Raises:
+        ValueError: if ``rest`` differs from ``tree`` in structure or leaf shapes.
 
     Example:
         >>> import numpy as np
         >>> tree_map(lambda a, b: a + b, (np.ones(2),), (np.ones(2),))[0]
         array([2., 2.])
     """
-    result: T = _map(f, tree, rest)
+    result: T = _map(f, tree, rest, broadcast)
     return result
 
 
@@ -131,14 +151,16 @@ def global_norm(tree: object, model_ndim: int = 0) -> FloatArray:
     else:
         parts = [leaf.reshape(leaf.shape[:model_ndim] + (-1,)) for leaf in leaves(tree)]
         flat = np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-    sq = np.vecdot(flat, flat)
+    with np.errstate(over="ignore", under="ignore"):  # detected below, and then computed scaled
+        sq = np.vecdot(flat, flat)
     norm: FloatArray = np.sqrt(sq)
     low, high = (float(sq), float(sq)) if sq.ndim == 0 else (float(np.min(sq)), float(np.max(sq)))
     if 1e-300 < low and high < 1e300:
         return norm  # no square overflowed or underflowed
     scale = np.max(np.abs(flat), axis=-1, initial=0.0)
     safe = np.where((scale > 0.0) & np.isfinite(scale), scale, 1.0)
-    unit = flat / safe[..., None]
+    with np.errstate(invalid="ignore"):  # inf / inf where a leaf is inf: the norm is then NaN/inf anyway
+        unit = flat / safe[..., None]
     scaled: FloatArray = safe * np.sqrt(np.vecdot(unit, unit))
     return np.where((sq > 1e-300) & (sq < 1e300), norm, scaled)
 

@@ -133,14 +133,16 @@ def merge(run: Run, parts: list[Trace]) -> Trace:
     # a chunk whose models all stopped early contributes its final params to later snapshots
     epochs = sorted({e for t in parts for e, _ in t.snapshots})
     by_part = [dict(t.snapshots) for t in parts]
-    snapshots = tuple((e, tree_map(_cat, *[s.get(e, t.params) for s, t in zip(by_part, parts)])) for e in epochs)
+    snapshots = tuple(
+        (e, tree_map(_cat, *[s.get(e, t.params) for s, t in zip(by_part, parts)], broadcast=True)) for e in epochs
+    )
     points = [t.resume_point for t in parts if t.resume_point is not None]
     return Trace(
         loss=per_epoch("loss"),
         accuracy=per_epoch("accuracy"),
         grad_norm=per_epoch("grad_norm"),
-        params=tree_map(_cat, *[t.params for t in parts]),
-        opt_state=tree_map(_cat, *[t.opt_state for t in parts]),
+        params=tree_map(_cat, *[t.params for t in parts], broadcast=True),
+        opt_state=tree_map(_cat, *[t.opt_state for t in parts], broadcast=True),
         final_loss=np.concatenate([t.final_loss for t in parts]),
         final_accuracy=np.concatenate([t.final_accuracy for t in parts]),
         stop_epoch=np.concatenate([t.stop_epoch for t in parts]),
@@ -149,5 +151,5 @@ def merge(run: Run, parts: list[Trace]) -> Trace:
         network=run.net,
         config=run.config,
         seed=run.config.seed,
-        resume_point=tree_map(_cat, *points) if len(points) == len(parts) else None,
+        resume_point=tree_map(_cat, *points, broadcast=True) if len(points) == len(parts) else None,
     )
