@@ -39,9 +39,12 @@ def to_array(value: npt.ArrayLike) -> FloatArray:
     Anything else is passed on (as a read-only array) for the ``real_array``
     validator to reject with the field's name.
     """
-    arr = np.asarray(value)
-    if arr.dtype.kind in "biuf":
-        return readonly(arr)
+    try:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "biuf":
+            return readonly(arr)
+    except (ValueError, TypeError, OverflowError):  # ragged nesting, integers too large for a float
+        arr = np.empty(0, dtype=object)
     view = arr.view()
     view.flags.writeable = False
     return view

@@ -30,6 +30,17 @@ def as_int(value: object) -> object:
     return value
 
 
+def as_float(value: object) -> object:
+    """attrs converter: a real number (not a bool) as a Python float; anything else unchanged, for the
+    validator to refuse by name."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
+    return value
+
+
 def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Check that ``value`` is an integer (not a bool) within the bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -126,7 +126,7 @@ def _check_alpha(instance: LeakyReLU, attribute: attrs.Attribute[float], value: 
 class LeakyReLU:
     """``z`` where ``z > 0`` else ``alpha * z``; derivative 1 or ``alpha``."""
 
-    alpha: float = attrs.field(default=0.01, converter=float, validator=_check_alpha)
+    alpha: float = attrs.field(default=0.01, converter=_validate.as_float, validator=_check_alpha)
     name: str = attrs.field(default="leaky_relu", init=False)
 
     def value(self, z: FloatArray) -> FloatArray:

@@ -4,14 +4,16 @@ check_grad(f, x, g, seed=...)               central differences of ``f`` at ``x`
                                             random directions vs. ``<g, direction>``
 check_tree_grad(f, params, grads, seed=...) the same, one params leaf at a time
 assert_read_only(tree)                      every array of ``tree`` refuses assignment
+assert_read_only_registry(registry)         a name -> value mapping that refuses every mutation
 assert_trees_equal / assert_trees_close     leafwise comparison (same structure too)
 structure(tree)                             a comparable description: node types and leaf shapes
-snapshot(tree)                              writable deep copies of every leaf
+snapshot(tree) / assert_unchanged(tree, s)  writable deep copies of every leaf / nothing was modified
+binary_labels(rng, shape)                   random labels in {0., 1.}
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -19,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import functional_nn as fnn
+from functional_nn.tree import leaves, tree_unflatten
 
 FloatArray = npt.NDArray[np.float64]
 T = TypeVar("T")
@@ -81,14 +83,14 @@ def check_tree_grad(
 
     Each leaf is perturbed alone (the others held fixed) along random directions.
     """
-    p_leaves = fnn.leaves(params)
-    g_leaves = fnn.leaves(grads)
+    p_leaves = leaves(params)
+    g_leaves = leaves(grads)
     assert structure(grads) == structure(params), "grads must have exactly the structure of params"
     for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
 
         def along_leaf(x: FloatArray, i: int = i) -> float:
             new = tuple(np.array(x) if j == i else np.array(q) for j, q in enumerate(p_leaves))
-            return f(fnn.tree_unflatten(params, new))
+            return f(tree_unflatten(params, new))
 
         try:
             check_grad(
@@ -112,21 +114,54 @@ def structure(tree: object) -> object:
 
 def assert_read_only(tree: object) -> None:
     """Every array of ``tree`` is read-only: its flag is off and assignment raises ValueError."""
-    arrays = fnn.leaves(tree)
+    arrays = leaves(tree)
     for i, a in enumerate(arrays):
         assert not a.flags.writeable, f"leaf {i} (shape {a.shape}) is writable"
         with pytest.raises(ValueError, match="read-only"):
             a[...] = 0.0
 
 
+def assert_read_only_registry(registry: Mapping[str, object]) -> None:
+    """A registry refuses every mutation (item assignment and deletion, the dict methods) and is unchanged after."""
+    before = dict(registry)
+    name = next(iter(before))
+    writable: Any = registry  # the attempts below are what a user could type, refused or not
+
+    def replace() -> None:
+        writable[name] = None
+
+    def add() -> None:
+        writable["new_name"] = None
+
+    def delete() -> None:
+        del writable[name]
+
+    attempts: dict[str, Callable[[], object]] = {
+        "replace a name": replace,
+        "add a name": add,
+        "delete a name": delete,
+        "update": lambda: writable.update({name: None}),
+        "pop": lambda: writable.pop(name),
+        "setdefault": lambda: writable.setdefault("new_name", None),
+        "clear": lambda: writable.clear(),
+    }
+    for what, attempt in attempts.items():
+        try:
+            attempt()
+        except (TypeError, AttributeError):
+            continue
+        raise AssertionError(f"the registry allowed this mutation: {what}")
+    assert dict(registry) == before, "a refused mutation still changed the registry"
+
+
 def snapshot(tree: object) -> tuple[FloatArray, ...]:
     """Writable copies of every leaf of ``tree`` (to check later that it was not modified)."""
-    return tuple(np.array(a, copy=True) for a in fnn.leaves(tree))
+    return tuple(np.array(a, copy=True) for a in leaves(tree))
 
 
 def assert_unchanged(tree: object, before: tuple[FloatArray, ...]) -> None:
     """``tree`` still holds exactly the values copied by ``snapshot``."""
-    now = fnn.leaves(tree)
+    now = leaves(tree)
     assert len(now) == len(before)
     for i, (a, b) in enumerate(zip(now, before, strict=True)):
         assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), f"leaf {i} was modified"
@@ -135,14 +170,14 @@ def assert_unchanged(tree: object, before: tuple[FloatArray, ...]) -> None:
 def assert_trees_equal(a: object, b: object) -> None:
     """Same structure and bit-identical leaves."""
     assert structure(a) == structure(b)
-    for i, (x, y) in enumerate(zip(fnn.leaves(a), fnn.leaves(b), strict=True)):
+    for i, (x, y) in enumerate(zip(leaves(a), leaves(b), strict=True)):
         assert np.array_equal(x, y, equal_nan=True), f"leaf {i} differs"
 
 
 def assert_trees_close(a: object, b: object, *, rtol: float = 1e-12, atol: float = 0.0) -> None:
     """Same structure and leaves equal to ``rtol`` (relative) / ``atol``."""
     assert structure(a) == structure(b)
-    for i, (x, y) in enumerate(zip(fnn.leaves(a), fnn.leaves(b), strict=True)):
+    for i, (x, y) in enumerate(zip(leaves(a), leaves(b), strict=True)):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=f"leaf {i}")
 
 

@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 
 import functional_nn as fnn
-from tests.helpers import FloatArray, assert_read_only, check_grad, check_tree_grad
+from functional_nn.layers import Cache
+from functional_nn.tree import tree_map
+from tests.helpers import (
+    FloatArray,
+    assert_read_only,
+    assert_read_only_registry,
+    assert_trees_close,
+    assert_trees_equal,
+    assert_unchanged,
+    check_grad,
+    check_tree_grad,
+    snapshot,
+)
 
 # Every layer kind, as a factory (in, out, activation) -> Layer; add new kinds here.
 LAYER_KINDS: dict[str, Callable[[int, int, fnn.Activation], fnn.Layer]] = {
@@ -38,7 +50,7 @@ def test_user_built_dense_works_in_a_network() -> None:
     w2 = np.array([[1.0], [1.0]])
     b2 = np.array([0.0])
     net = fnn.mlp((2, 2, 1), hidden="identity", output="identity")
-    params: fnn.Params = (fnn.Dense(w=w, b=b), fnn.Dense(w=w2, b=b2))
+    params = (fnn.Dense(w=w, b=b), fnn.Dense(w=w2, b=b2))
     x = np.array([[1.0, 2.0], [0.0, -1.0]])
     expected = (x @ w + b) @ w2 + b2
     np.testing.assert_allclose(fnn.forward(net, params, x), expected, rtol=1e-15)
@@ -110,29 +122,32 @@ def test_dense_evolve_revalidates() -> None:
 # -------------------------------------------------------------- DenseLayer ---
 
 
+def random_params(layer: fnn.Layer, seed: int) -> fnn.Dense:
+    """Params with non-zero biases, so their gradient check is not trivial."""
+    params = layer.init(np.random.default_rng(seed), "normal")
+    assert isinstance(params, fnn.Dense)
+    return attrs.evolve(params, b=np.random.default_rng(seed + 1).standard_normal(params.b.shape))
+
+
 @pytest.mark.parametrize(("fan_in", "fan_out"), [(1, 1), (2, 3), (5, 4)])
 @pytest.mark.parametrize("act_name", ACT_NAMES)
 @pytest.mark.parametrize("kind", tuple(LAYER_KINDS))
 def test_layer_backward_matches_central_differences(kind: str, act_name: str, fan_in: int, fan_out: int) -> None:
-    """L = sum(r * layer(x)); backward(dz = r * f'(z)) must give dL/dw, dL/db and dL/dx."""
+    """L = sum(r * layer(x)); backward(da = r) must give dL/dw, dL/db and dL/dx, the activation included."""
     act = fnn.ACTIVATIONS[act_name]
     layer = LAYER_KINDS[kind](fan_in, fan_out, act)
-    params = layer.init(np.random.default_rng(0), "normal")
-    params = attrs.evolve(params, b=np.random.default_rng(1).standard_normal(params.b.shape))
-    x = layer_input((6, fan_in), seed=2)
-    r = layer_input((6, fan_out), seed=3)
+    params = random_params(layer, seed=0)
+    x = 3.0 * layer_input((8, fan_in), seed=2)
+    r = layer_input((8, fan_out), seed=3)
 
     a, cache = layer.forward(params, x)
-    _, z, a_cached = cache
-    assert a.shape == (6, fan_out)
-    assert np.array_equal(a, a_cached)
-    # stay away from the ReLU kink: no pre-activation within 1e-3 of 0
-    assert np.min(np.abs(z)) > 1e-3
-    dz = r * act.derivative(z, a)
-    grads, dx = layer.backward(params, cache, dz)
-    assert dx is not None
+    assert a.shape == (8, fan_out)
+    # both sides of the ReLU kink, but no pre-activation within 1e-3 of it
+    assert np.any(cache.z < 0.0) and np.any(cache.z > 0.0)
+    assert np.min(np.abs(cache.z)) > 1e-3
+    grads, dx = layer.backward(params, cache, r)
 
-    def loss_of_params(p: fnn.LayerParams) -> float:
+    def loss_of_params(p: fnn.Dense) -> float:
         return float(np.sum(r * layer.forward(p, x)[0]))
 
     def loss_of_x(xx: FloatArray) -> float:
@@ -142,37 +157,93 @@ def test_layer_backward_matches_central_differences(kind: str, act_name: str, fa
     check_grad(loss_of_x, x, dx, seed=5)
 
 
-def test_layer_backward_without_input_grad() -> None:
+@pytest.mark.parametrize("act_name", ACT_NAMES)
+def test_backward_wrt_z_skips_the_activation(act_name: str) -> None:
+    """``wrt_z=True`` takes dL/dz: the same result as dL/da run through the activation's chain rule."""
+    act = fnn.ACTIVATIONS[act_name]
+    layer = fnn.DenseLayer(3, 2, act)
+    params = random_params(layer, seed=0)
+    _, cache = layer.forward(params, 3.0 * layer_input((12, 3), seed=1))
+    assert np.any(cache.z < 0.0) and np.any(cache.z > 0.0)  # both sides of the ReLU kink
+    da = layer_input((12, 2), seed=2)
+    dz = act.backward(cache.z, cache.a, da)
+    assert_trees_equal(layer.backward(params, cache, dz, wrt_z=True), layer.backward(params, cache, da))
+    grads, dx = layer.backward(params, cache, dz, wrt_z=True)  # the formulas, from dz
+    np.testing.assert_allclose(grads.w, cache.x.T @ dz, rtol=1e-14)
+    np.testing.assert_allclose(grads.b, dz.sum(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(dx, dz @ params.w.T, rtol=1e-14)
+    if act_name not in ("identity", "relu"):  # (their f' is 0 or 1: applying it twice changes nothing)
+        # wrt_z is not ignored: without it dz would go through f' once more
+        assert not np.array_equal(layer.backward(params, cache, dz)[0].w, grads.w)
+
+
+def test_forward_cache_holds_input_pre_activation_and_output() -> None:
     layer = fnn.DenseLayer(3, 2, fnn.Tanh())
-    params = layer.init(np.random.default_rng(0), "normal")
-    x = layer_input((4, 3), seed=1)
-    _, cache = layer.forward(params, x)
-    grads_a, dx = layer.backward(params, cache, np.ones((4, 2)), input_grad=False)
-    grads_b, dx_b = layer.backward(params, cache, np.ones((4, 2)))
-    assert dx is None and dx_b is not None
-    assert grads_a == grads_b
+    params = random_params(layer, seed=0)
+    x = layer_input((5, 3), seed=1)
+    a, cache = layer.forward(params, x)
+    assert isinstance(cache, Cache)
+    np.testing.assert_array_equal(cache.x, x)
+    np.testing.assert_allclose(cache.z, x @ params.w + params.b, rtol=1e-14)
+    np.testing.assert_array_equal(cache.a, a)
+    np.testing.assert_array_equal(a, np.tanh(cache.z))
+    assert cache.extra == ()
 
 
-def test_layer_forward_stacked_equals_separate() -> None:
+def test_layer_forward_and_backward_stacked_equal_separate() -> None:
     layer = fnn.DenseLayer(3, 2, fnn.Sigmoid())
-    members = [layer.init(np.random.default_rng(s), "normal") for s in range(3)]
-    stacked = fnn.Dense(w=np.stack([m.w for m in members]), b=np.stack([m.b for m in members]) + 0.5)
+    members = [random_params(layer, seed=s) for s in range(3)]
+    stacked = fnn.Dense(w=np.stack([m.w for m in members]), b=np.stack([m.b for m in members]))
+    assert layer.model_shape(stacked) == (3,) and layer.model_shape(members[0]) == ()
     x = layer_input((5, 3), seed=9)
-    a, _ = layer.forward(stacked, x)
-    assert a.shape == (3, 5, 2)
+    da = layer_input((3, 5, 2), seed=10)
+    a, cache = layer.forward(stacked, x)
+    grads, dx = layer.backward(stacked, cache, da)
+    assert a.shape == (3, 5, 2) and dx.shape == (3, 5, 3) and grads.w.shape == (3, 3, 2)
     for k, m in enumerate(members):
-        single = attrs.evolve(m, b=m.b + 0.5)
-        np.testing.assert_allclose(a[k], layer.forward(single, x)[0], rtol=1e-12)
+        a_k, cache_k = layer.forward(m, x)
+        g_k, dx_k = layer.backward(m, cache_k, da[k])
+        np.testing.assert_allclose(a[k], a_k, rtol=1e-12)
+        np.testing.assert_allclose(dx[k], dx_k, rtol=1e-12)
+        assert_trees_close(tree_map(lambda t, k=k: t[k], grads), g_k, rtol=1e-12)
 
 
-def test_layer_forward_leaves_inputs_unchanged() -> None:
+def test_layer_forward_and_backward_are_pure() -> None:
     layer = fnn.DenseLayer(2, 3, fnn.ReLU())
     params = layer.init(np.random.default_rng(0), "he")
     x = layer_input((4, 2), seed=0)
-    before = x.copy()
-    a, cache = layer.forward(params, x)
-    layer.backward(params, cache, np.ones_like(a))
-    np.testing.assert_array_equal(x, before)
+    da = layer_input((4, 3), seed=1)
+    x_before, da_before, params_before = x.copy(), da.copy(), snapshot(params)
+    _, cache = layer.forward(params, x)
+    cache_before = snapshot(tuple(cache))
+    grads, _ = layer.backward(params, cache, da)
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(da, da_before)
+    assert_unchanged(params, params_before)
+    assert_unchanged(tuple(cache), cache_before)
+    assert x.flags.writeable and da.flags.writeable
+    assert_read_only(params)
+    assert_read_only(grads)
+
+
+def test_dense_layer_is_a_layer_and_a_frozen_record() -> None:
+    layer = fnn.DenseLayer(2, 3, "tanh")
+    assert isinstance(layer, fnn.Layer)
+    assert layer.activation == fnn.Tanh()
+    assert layer == fnn.DenseLayer(2, 3, fnn.Tanh())
+    assert fnn.DenseLayer(2, 3).activation == fnn.Identity()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        layer.in_features = 4  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("make", [np.int8, np.int32, np.int64, np.uint16])
+def test_numpy_integer_sizes_are_stored_as_python_ints(make: Callable[[int], object]) -> None:
+    layer = fnn.DenseLayer(make(2), make(3))
+    assert type(layer.in_features) is int and type(layer.out_features) is int
+    assert layer == fnn.DenseLayer(2, 3)
+    net = fnn.mlp((make(2), make(4), make(1)))  # type: ignore[arg-type]
+    assert net == fnn.mlp((2, 4, 1))
+    assert all(type(lay.in_features) is int and type(lay.out_features) is int for lay in net.layers)
 
 
 def test_dense_layer_validation() -> None:
@@ -180,8 +251,12 @@ def test_dense_layer_validation() -> None:
         fnn.DenseLayer(0, 3)
     with pytest.raises(ValueError, match="out_features must be an integer >= 1, got -1"):
         fnn.DenseLayer(2, -1)
-    with pytest.raises(TypeError, match="in_features must be an integer"):
-        fnn.DenseLayer(2.0, 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"in_features must be an integer, got 2\.0 \(float\)"):
+        fnn.DenseLayer(2.0, 3)
+    with pytest.raises(TypeError, match=r"out_features must be an integer, got True \(bool\)"):
+        fnn.DenseLayer(2, True)
+    with pytest.raises(ValueError, match=r"activation must be one of 'sigmoid'.*got 'swish'"):
+        fnn.DenseLayer(2, 3, "swish")
 
 
 def test_dense_layer_check_params() -> None:
@@ -200,7 +275,25 @@ def test_init_stats_cover_the_registry() -> None:
     assert set(INIT_STATS) == set(fnn.INITIALIZERS)
 
 
-@pytest.mark.parametrize("scheme", fnn.INITIALIZERS)
+def test_initializers_registry_is_read_only() -> None:
+    assert_read_only_registry(fnn.INITIALIZERS)
+
+
+@pytest.mark.parametrize("scheme", tuple(fnn.INITIALIZERS))
+def test_initializer_called_directly(scheme: str) -> None:
+    """An initializer is a function (rng, shape, fan_in, fan_out) -> weights; the same draws give the same weights."""
+    initializer = fnn.INITIALIZERS[scheme]
+    w = initializer(np.random.default_rng(0), (4, 2, 3), 2, 3)
+    assert w.shape == (4, 2, 3) and w.dtype == np.float64 and np.all(np.isfinite(w))
+    np.testing.assert_array_equal(w, initializer(np.random.default_rng(0), (4, 2, 3), 2, 3))
+    assert not np.array_equal(w, initializer(np.random.default_rng(1), (4, 2, 3), 2, 3))
+    # a layer's init is its initializer on (in_features, out_features), biases zero
+    params = fnn.DenseLayer(2, 3).init(np.random.default_rng(5), scheme)
+    np.testing.assert_array_equal(params.w, initializer(np.random.default_rng(5), (2, 3), 2, 3))
+    np.testing.assert_array_equal(params.b, np.zeros(3))
+
+
+@pytest.mark.parametrize("scheme", tuple(fnn.INITIALIZERS))
 def test_initializer_statistics(scheme: str) -> None:
     fan_in, fan_out = 200, 300
     net = fnn.mlp((fan_in, fan_out))
@@ -233,5 +326,5 @@ def test_uniform_initializers_respect_their_bounds(scheme: str) -> None:
 
 
 def test_layer_init_bad_scheme() -> None:
-    with pytest.raises(ValueError, match=r"must be one of 'normal', 'uniform', 'xavier', 'he'; got 'glorot'"):
+    with pytest.raises(ValueError, match=r"scheme must be one of 'normal', 'uniform', 'xavier', 'he'; got 'glorot'"):
         fnn.DenseLayer(2, 3).init(np.random.default_rng(0), "glorot")

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import functional_nn as fnn
-from tests.helpers import FloatArray, binary_labels, check_grad
+from functional_nn.losses import model_sum
+from tests.helpers import FloatArray, assert_read_only_registry, binary_labels, check_grad
 
 
 def _supports(loss: fnn.Loss, act: fnn.Activation) -> bool:
@@ -54,8 +55,15 @@ def test_registry() -> None:
     assert fnn.mse is fnn.LOSSES["mse"] and fnn.bce is fnn.LOSSES["bce"]
 
 
+def test_registry_is_read_only() -> None:
+    assert_read_only_registry(fnn.LOSSES)
+
+
 def test_every_loss_supports_a_sigmoid_output() -> None:
     assert all(_supports(loss, fnn.Sigmoid()) for loss in fnn.LOSSES.values())
+    for act in fnn.ACTIVATIONS.values():
+        fnn.mse.check_output(act)  # mse follows any output: no error
+    assert {p.id for p in UNSUPPORTED} == {f"bce-{name}" for name in fnn.ACTIVATIONS if name != "sigmoid"}
 
 
 @pytest.mark.parametrize(("models", "n", "outputs"), SIZES)
@@ -77,15 +85,43 @@ def test_delta_matches_central_differences(
     check_grad(total, z, delta, seed=outputs)
 
 
-@pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
-def test_value_and_delta_agrees_with_value_and_delta(loss_name: str, act_name: str) -> None:
-    loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
+def test_mse_delta_is_the_activation_chain_rule_of_dl_da() -> None:
+    """MSE: dL/da = 2 (a - y) / count, then the output activation's backward."""
     z = pre_activation((3, 5, 2), seed=4)
     y = binary_labels(np.random.default_rng(4), z.shape)
-    a = act.value(z)
-    value, delta = loss.value_and_delta(z, a, y, act)
-    np.testing.assert_allclose(value, loss.value(z, a, y), rtol=1e-14)
-    np.testing.assert_allclose(delta, loss.delta(z, a, y, act), rtol=1e-14)
+    for act in fnn.ACTIVATIONS.values():
+        a = act.value(z)
+        da = 2.0 * (a - y) / 10.0
+        np.testing.assert_allclose(fnn.mse.delta(z, a, y, act), act.backward(z, a, da), rtol=1e-15, atol=1e-300)
+
+
+def test_bce_delta_is_fused_through_the_sigmoid() -> None:
+    """BCE after a sigmoid: dL/dz = (a - y) / count, with no 1 / (a (1 - a)) that could blow up."""
+    z = pre_activation((3, 5, 2), seed=5)
+    y = binary_labels(np.random.default_rng(5), z.shape)
+    a = fnn.sigmoid(z)
+    np.testing.assert_allclose(fnn.bce.delta(z, a, y, fnn.Sigmoid()), (a - y) / 10.0, rtol=1e-15)
+    # the same as the chain rule through the sigmoid of dL/da = (a - y) / (a (1 - a) count)
+    da = (a - y) / (a * (1.0 - a) * 10.0)
+    np.testing.assert_allclose(fnn.bce.delta(z, a, y, fnn.Sigmoid()), fnn.Sigmoid().backward(z, a, da), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (4, 5, 2), (2, 3, 4, 1)])
+def test_model_sum_sums_the_last_two_axes_per_model(shape: tuple[int, ...]) -> None:
+    t = np.random.default_rng(0).standard_normal(shape)
+    total = model_sum(t)
+    assert total.shape == shape[:-2]
+    np.testing.assert_allclose(total, t.sum(axis=(-2, -1)), rtol=1e-14)
+
+
+def test_model_sum_of_a_stack_equals_each_model_alone_bit_for_bit() -> None:
+    """Splitting a stack of models never changes a bit of any model's sum."""
+    rng = np.random.default_rng(1)
+    t = rng.standard_normal((7, 13, 3)) * 10.0 ** rng.uniform(-8, 8, (7, 13, 3))  # sums that depend on the order
+    stacked = model_sum(t)
+    for k in range(7):
+        assert stacked[k] == model_sum(t[k])
+        np.testing.assert_array_equal(model_sum(t[k : k + 2]), stacked[k : k + 2])
 
 
 @pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
@@ -104,14 +140,16 @@ def test_value_shape_and_inputs_unchanged(loss_name: str, act_name: str) -> None
 
 
 @pytest.mark.parametrize(("loss_name", "act_name"), PAIRS)
-def test_stacked_value_equals_separate_values(loss_name: str, act_name: str) -> None:
+def test_stacked_value_and_delta_equal_separate_ones_bit_for_bit(loss_name: str, act_name: str) -> None:
     loss, act = fnn.LOSSES[loss_name], fnn.ACTIVATIONS[act_name]
     z = pre_activation((4, 5, 2), seed=1)
     y = binary_labels(np.random.default_rng(1), z.shape)
     a = act.value(z)
-    stacked = loss.value(z, a, y)
+    stacked, delta = loss.value(z, a, y), loss.delta(z, a, y, act)
+    assert stacked.shape == (4,)
     for k in range(4):
-        np.testing.assert_allclose(stacked[k], loss.value(z[k], a[k], y[k]), rtol=1e-15)
+        assert stacked[k] == loss.value(z[k], a[k], y[k])
+        np.testing.assert_array_equal(delta[k], loss.delta(z[k], a[k], y[k], act))
 
 
 def test_mse_known_value() -> None:
@@ -155,7 +193,7 @@ def test_bce_requires_a_sigmoid_output(act_name: str) -> None:
     with pytest.raises(ValueError, match=rf"loss 'bce' needs a sigmoid output layer.*got output='{act_name}'"):
         fnn.bce.check_output(fnn.ACTIVATIONS[act_name])
     net = fnn.mlp((2, 3, 1), hidden="tanh", output=act_name)
-    with pytest.raises(ValueError, match="sigmoid"):
+    with pytest.raises(ValueError, match=rf"loss 'bce' needs a sigmoid output layer.*got output='{act_name}'"):
         fnn.grad(net, fnn.init(net, seed=0), [[0.0, 1.0]], [[1.0]], loss="bce")
 
 

@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 
 import functional_nn as fnn
+from functional_nn import network
+from functional_nn.layers import Cache
+from functional_nn.network import model_shape
 from tests.helpers import (
     FloatArray,
     assert_read_only,
@@ -29,7 +32,7 @@ def batch(sizes: tuple[int, ...], n: int, seed: int) -> tuple[FloatArray, FloatA
     return rng.standard_normal((n, sizes[0])), binary_labels(rng, (n, sizes[-1]))
 
 
-def with_random_biases(params: fnn.Params, seed: int) -> fnn.Params:
+def with_random_biases(params: tuple[fnn.Dense, ...], seed: int) -> tuple[fnn.Dense, ...]:
     """Non-zero biases, so their gradient check is not trivial."""
     rng = np.random.default_rng(seed)
     return tuple(attrs.evolve(p, b=0.5 * rng.standard_normal(p.b.shape)) for p in params)
@@ -110,6 +113,63 @@ def test_grad_accepts_loss_names_and_records_alike() -> None:
     assert_trees_equal(by_name[1], by_record[1])
 
 
+# ------------------------------------------- the folds behind the entry points ---
+
+
+@pytest.mark.parametrize("models", [(), (3,)], ids=["single", "stacked"])
+@pytest.mark.parametrize("loss_name", LOSSES)
+def test_value_and_grad_is_grad_and_forward_in_one_pass(loss_name: str, models: tuple[int, ...]) -> None:
+    """The unchecked backward fold gives what the checked entry points give, bit for bit."""
+    sizes = (3, 5, 4, 2)
+    net = fnn.mlp(sizes, hidden="tanh")
+    params = fnn.init(net, seed=[0, 1, 2] if models else 0)
+    x, y = batch(sizes, n=6, seed=1)
+    loss = fnn.LOSSES[loss_name]
+    value, grads, out = network.value_and_grad(net.layers, params, x, y, loss)
+    checked_value, checked_grads = fnn.grad(net, params, x, y, loss=loss)
+    assert value.shape == models
+    np.testing.assert_array_equal(value, checked_value)
+    assert_trees_equal(grads, checked_grads)
+    np.testing.assert_array_equal(out, fnn.forward(net, params, x))
+
+
+def test_output_fold_keeps_every_layers_cache() -> None:
+    sizes = (2, 5, 4, 1)
+    net = fnn.mlp(sizes, hidden="relu")
+    params = with_random_biases(fnn.init(net, seed=0), seed=1)
+    x, _ = batch(sizes, n=7, seed=2)
+    a, caches = network.output(net.layers, params, x)
+    assert len(caches) == len(net.layers)
+    assert all(isinstance(c, Cache) for c in caches)
+    np.testing.assert_array_equal(caches[0].x, x)
+    for i, (layer, p, cache) in enumerate(zip(net.layers, params, caches, strict=True)):
+        if i > 0:
+            np.testing.assert_array_equal(cache.x, caches[i - 1].a)  # each layer's input is the output before
+        np.testing.assert_allclose(cache.z, cache.x @ p.w + p.b, rtol=1e-14)
+        np.testing.assert_array_equal(cache.a, layer.activation.value(cache.z))
+    np.testing.assert_array_equal(a, caches[-1].a)
+    np.testing.assert_array_equal(a, fnn.forward(net, params, x))
+
+
+def test_hits_counts_labels_on_the_same_side_of_one_half() -> None:
+    a = np.array([[0.2, 0.9], [0.7, 0.1], [0.5, 0.49]])
+    y = np.array([[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    # right: (0.2, 0) (0.9, 1) (0.1, 0) (0.5, 1); wrong: (0.7, 0) (0.49, 1)
+    hits = network.hits(a, y)
+    assert hits.shape == () and float(hits) == 4.0
+    stacked = network.hits(np.stack([a, 1.0 - a, np.where(y == 1.0, 0.9, 0.1)]), np.stack([y, y, y]))
+    np.testing.assert_array_equal(stacked, [4.0, 3.0, 6.0])  # 1 - 0.5 is still >= 0.5
+
+
+def test_accuracy_is_hits_over_the_label_count() -> None:
+    sizes = (3, 4, 2)
+    net = fnn.mlp(sizes)
+    params = fnn.init(net, seed=[0, 1])
+    x, y = batch(sizes, n=9, seed=3)
+    a = fnn.forward(net, params, x)
+    np.testing.assert_array_equal(fnn.accuracy(net, params, x, y), network.hits(a, y) / 18.0)
+
+
 # ----------------------------------------------------- forward and predict ---
 
 
@@ -180,6 +240,16 @@ def test_mlp_structure() -> None:
     assert net == fnn.mlp([2, 10, 10, 1], hidden=fnn.ReLU(), output=fnn.Sigmoid())
 
 
+def test_mlp_is_a_network_of_dense_layers_typed_as_such() -> None:
+    net: fnn.Network[fnn.Dense] = fnn.mlp((2, 3, 1))
+    params: tuple[fnn.Dense, ...] = fnn.init(net, seed=0)  # mypy: Dense records, no cast needed
+    assert all(isinstance(lay, fnn.DenseLayer) for lay in net.layers)
+    assert all(isinstance(p, fnn.Dense) for p in params)
+    assert params[0].w.shape == (2, 3)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        net.layers = ()  # type: ignore[misc]
+
+
 def test_sequential_equals_mlp() -> None:
     net = fnn.sequential(fnn.DenseLayer(2, 4, fnn.Tanh()), fnn.DenseLayer(4, 1, fnn.Sigmoid()))
     assert net == fnn.mlp((2, 4, 1), hidden="tanh")
@@ -192,7 +262,7 @@ def test_init_shapes_read_only_and_deterministic() -> None:
     assert_read_only(params)
     assert params == fnn.init(net, seed=3)
     assert params != fnn.init(net, seed=4)
-    assert fnn.model_shape(net, params) == ()
+    assert model_shape(net, params) == ()
 
 
 def test_init_bad_scheme() -> None:
@@ -206,7 +276,7 @@ def test_init_bad_scheme() -> None:
 def test_stacked_init_members_equal_single_inits() -> None:
     net = fnn.mlp((2, 5, 4, 1))
     stacked = fnn.init(net, seed=[0, 1, 2])
-    assert fnn.model_shape(net, stacked) == (3,)
+    assert model_shape(net, stacked) == (3,)
     assert_read_only(stacked)
     for k in range(3):
         assert_trees_equal(tuple(attrs.evolve(p, w=p.w[k], b=p.b[k]) for p in stacked), fnn.init(net, seed=k))

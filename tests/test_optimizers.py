@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import pickle
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 
 import functional_nn as fnn
+from functional_nn.tree import leaves
 from tests.helpers import (
     FloatArray,
     assert_read_only,
+    assert_read_only_registry,
     assert_trees_equal,
     assert_unchanged,
     snapshot,
@@ -111,18 +115,31 @@ def two_steps(opt: fnn.Optimizer, params: P, g1: P, g2: P) -> tuple[P, P]:
     return p1, p2
 
 
+# hyperparameters unlike the defaults (eps large enough to matter), so that each one is seen to be used
+OTHER: dict[str, dict[str, float]] = {
+    "sgd": {"lr": 0.3},
+    "momentum": {"lr": 0.3, "beta": 0.5},
+    "nesterov": {"lr": 0.3, "beta": 0.5},
+    "adam": {"lr": 0.3, "b1": 0.5, "b2": 0.7, "eps": 1e-3},
+    "rmsprop": {"lr": 0.3, "decay": 0.5, "eps": 1e-3},
+    "adagrad": {"lr": 0.3, "eps": 1e-3},
+}
+
+
 def test_reference_table_covers_the_registry() -> None:
-    assert set(REFERENCES) == set(NAMES)
+    assert set(REFERENCES) == set(NAMES) == set(OTHER)
     assert {"sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_first_and_second_step_match_hand_computation(name: str) -> None:
-    opt = fnn.make_optimizer(name)
+@pytest.mark.parametrize("setting", ["defaults", "other"])
+def test_first_and_second_step_match_hand_computation(name: str, setting: str) -> None:
+    opt = fnn.make_optimizer(name) if setting == "defaults" else fnn.make_optimizer(name, **OTHER[name])
+    assert setting == "defaults" or dict(opt.hyperparams) == OTHER[name]
     params, g1, g2 = params_and_grads(seed=0)
     p1, p2 = two_steps(opt, params, g1, g2)
     for leaf, (a, b, c, got1, got2) in enumerate(
-        zip(fnn.leaves(params), fnn.leaves(g1), fnn.leaves(g2), fnn.leaves(p1), fnn.leaves(p2), strict=True)
+        zip(leaves(params), leaves(g1), leaves(g2), leaves(p1), leaves(p2), strict=True)
     ):
         want1, want2 = REFERENCES[name](a, b, c, opt.hyperparams)
         np.testing.assert_allclose(got1, want1, rtol=1e-13, atol=1e-15, err_msg=f"step 1, leaf {leaf}")
@@ -142,7 +159,7 @@ def test_hand_computed_numbers() -> None:
     # v1 = 2, p1 = 1 - 0.2 = 0.8; v2 = 0.5 * 2 - 1 = 0, p2 = 0.8
     assert run(fnn.momentum(lr=0.1, beta=0.5)) == pytest.approx((0.8, 0.8), rel=1e-15)
     # p1 = 1 - 0.1 (2 + 0.5 * 2) = 0.7; v2 = 0, p2 = 0.7 - 0.1 (-1 + 0) = 0.8
-    assert run(fnn.momentum(lr=0.1, beta=0.5, nesterov=True)) == pytest.approx((0.7, 0.8), rel=1e-14)
+    assert run(fnn.nesterov(lr=0.1, beta=0.5)) == pytest.approx((0.7, 0.8), rel=1e-14)
     # s1 = 4, p1 = 1 - 0.1 * 2 / 2 = 0.9; s2 = 5, p2 = 0.9 + 0.1 / sqrt(5)
     assert run(fnn.adagrad(lr=0.1, eps=1e-300)) == pytest.approx((0.9, 0.9 + 0.1 / np.sqrt(5)), rel=1e-15)
     # s1 = 0.5 * 4 = 2, p1 = 1 - 0.1 * 2 / sqrt(2); s2 = 0.5 * 2 + 0.5 = 1.5, p2 = p1 + 0.1 / sqrt(1.5)
@@ -159,7 +176,7 @@ def test_adam_first_step_is_lr_times_sign_of_g(lr: float) -> None:
     params, g, _ = params_and_grads(seed=3)
     new, _ = opt.update(g, opt.init(params), params)
     eps = 1e-8
-    for p, gg, q in zip(fnn.leaves(params), fnn.leaves(g), fnn.leaves(new), strict=True):
+    for p, gg, q in zip(leaves(params), leaves(g), leaves(new), strict=True):
         # step = lr g / (|g| + eps), so |step - lr sign(g)| = lr eps / (|g| + eps)
         bound = lr * eps / np.abs(gg) + 1e-15
         assert np.all(np.abs((p - q) - lr * np.sign(gg)) <= bound)
@@ -222,9 +239,9 @@ def test_state_stays_finite_and_keeps_the_params_structure(name: str) -> None:
         assert isinstance(state, type(opt.init(params)))
         for tree in _state_trees(state):
             assert structure(tree) == structure(params)
-            assert all(np.all(np.isfinite(a)) for a in fnn.leaves(tree))
-        assert all(np.all(np.isfinite(a)) for a in fnn.leaves(params))
-    assert all(np.all(np.isfinite(a)) for a in fnn.leaves(state))
+            assert all(np.all(np.isfinite(a)) for a in leaves(tree))
+        assert all(np.all(np.isfinite(a)) for a in leaves(params))
+    assert all(np.all(np.isfinite(a)) for a in leaves(state))
     if isinstance(state, fnn.AdamState):
         assert int(np.asarray(state.count)) == 20
 
@@ -235,7 +252,7 @@ def test_init_state_is_zero(name: str) -> None:
     state = fnn.make_optimizer(name).init(params)
     for tree in _state_trees(state):
         assert structure(tree) == structure(params)
-        assert all(np.all(a == 0.0) for a in fnn.leaves(tree))
+        assert all(np.all(a == 0.0) for a in leaves(tree))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -247,31 +264,117 @@ def test_zero_gradient_does_not_move_params(name: str) -> None:
     assert_trees_equal(new, params)
 
 
+# the factories' own defaults, written out: make_optimizer(name) uses exactly these
+DEFAULTS: dict[str, dict[str, float]] = {
+    "sgd": {"lr": 0.1},
+    "momentum": {"lr": 0.1, "beta": 0.9},
+    "nesterov": {"lr": 0.1, "beta": 0.9},
+    "adam": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "rmsprop": {"lr": 1e-2, "decay": 0.9, "eps": 1e-8},
+    "adagrad": {"lr": 1e-2, "eps": 1e-8},
+}
+
+
+def test_defaults_table_covers_the_registry() -> None:
+    assert set(DEFAULTS) == set(NAMES)
+
+
+def test_registry_is_read_only() -> None:
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        fnn.OPTIMIZERS["adam"] = fnn.sgd  # type: ignore[index]
+    assert fnn.OPTIMIZERS["adam"] is fnn.adam
+    assert_read_only_registry(fnn.OPTIMIZERS)
+
+
+def test_registry_holds_the_factories() -> None:
+    assert dict(fnn.OPTIMIZERS) == {
+        "sgd": fnn.sgd,
+        "momentum": fnn.momentum,
+        "nesterov": fnn.nesterov,
+        "adam": fnn.adam,
+        "rmsprop": fnn.rmsprop,
+        "adagrad": fnn.adagrad,
+    }
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_hyperparams_recorded(name: str) -> None:
+def test_make_optimizer_is_the_factory_with_its_own_defaults(name: str) -> None:
+    factory = fnn.OPTIMIZERS[name]
     opt = fnn.make_optimizer(name)
+    assert opt == factory()
     assert opt.name == name
-    for key, value in fnn.OPTIMIZERS[name].items():
-        assert opt.hyperparams[key] == value
-    assert opt.lr == fnn.OPTIMIZERS[name]["lr"]
-    assert fnn.make_optimizer(name) == opt
+    assert dict(opt.hyperparams) == DEFAULTS[name]
+    assert opt.lr == DEFAULTS[name]["lr"]
+    # the factory's signature says the same defaults
+    signature = inspect.signature(factory)
+    assert {k: p.default for k, p in signature.parameters.items()} == DEFAULTS[name]
+    # keywords go to the factory
     other = fnn.make_optimizer(name, lr=0.123)
+    assert other == factory(lr=0.123)
     assert other.hyperparams["lr"] == 0.123 and other.lr == 0.123
     assert other != opt
-    with pytest.raises(TypeError):
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_optimizer_is_a_frozen_record(name: str) -> None:
+    opt = fnn.make_optimizer(name)
+    with pytest.raises(TypeError, match="does not support item assignment"):
         opt.hyperparams["lr"] = 1.0  # type: ignore[index]
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         opt.name = "other"  # type: ignore[misc]
+    assert opt.hyperparams["lr"] == DEFAULTS[name]["lr"]
 
 
 def test_constructors_record_every_hyperparameter() -> None:
     assert dict(fnn.sgd(lr=0.5).hyperparams) == {"lr": 0.5}
-    assert dict(fnn.momentum(lr=0.5, beta=0.8).hyperparams) == {"lr": 0.5, "beta": 0.8, "nesterov": False}
-    assert fnn.momentum(lr=0.5, nesterov=True).name == "nesterov"
-    assert dict(fnn.adam().hyperparams) == {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8}
-    assert dict(fnn.rmsprop().hyperparams) == {"lr": 1e-2, "decay": 0.9, "eps": 1e-8}
-    assert dict(fnn.adagrad().hyperparams) == {"lr": 1e-2, "eps": 1e-8}
+    assert dict(fnn.momentum(lr=0.5, beta=0.8).hyperparams) == {"lr": 0.5, "beta": 0.8}
+    assert dict(fnn.nesterov(lr=0.5, beta=0.8).hyperparams) == {"lr": 0.5, "beta": 0.8}
+    assert fnn.nesterov(lr=0.5).name == "nesterov" and fnn.momentum(lr=0.5).name == "momentum"
+    assert fnn.nesterov(lr=0.5) != fnn.momentum(lr=0.5)  # same hyperparameters, other algorithm
+    assert dict(fnn.adam(lr=0.1, b1=0.8, b2=0.99, eps=1e-7).hyperparams) == {
+        "lr": 0.1,
+        "b1": 0.8,
+        "b2": 0.99,
+        "eps": 1e-7,
+    }
+    assert dict(fnn.rmsprop(lr=0.1, decay=0.5, eps=1e-6).hyperparams) == {"lr": 0.1, "decay": 0.5, "eps": 1e-6}
+    assert dict(fnn.adagrad(lr=0.1, eps=1e-6).hyperparams) == {"lr": 0.1, "eps": 1e-6}
     assert fnn.adam(lr=0.1) == fnn.make_optimizer("adam", lr=0.1)
+
+
+def test_momentum_has_no_nesterov_switch() -> None:
+    """Nesterov is a factory of its own now."""
+    with pytest.raises(TypeError, match="nesterov"):
+        fnn.momentum(lr=0.1, nesterov=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="nesterov"):
+        fnn.make_optimizer("momentum", nesterov=True)
+
+
+# ------------------------------------------------------------------ pickle ---
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("lr", [0.05, np.array([0.01, 0.1, 0.5])], ids=["lr", "per-model-lr"])
+def test_optimizer_pickles_as_name_and_hyperparameters(name: str, lr: float | FloatArray) -> None:
+    opt = fnn.make_optimizer(name, lr=lr)
+    data = pickle.dumps(opt)
+    again = pickle.loads(data)
+    assert isinstance(again, fnn.Optimizer) and again == opt
+    assert len(data) < 1000 and name.encode() in data  # a name and a few numbers, not the closures' code
+    params, g1, g2 = params_and_grads(seed=5, models=(3,))
+    for got, want in zip(two_steps(again, params, g1, g2), two_steps(opt, params, g1, g2), strict=True):
+        assert_trees_equal(got, want)
+
+
+def test_an_optimizer_with_other_functions_does_not_pickle_as_a_built_in() -> None:
+    """A record named like a built-in but holding other functions is not silently rebuilt as the built-in."""
+
+    def update(grads: P, state: fnn.EmptyState, params: P) -> tuple[P, fnn.EmptyState]:
+        return params, state  # never moves
+
+    impostor = attrs.evolve(fnn.sgd(lr=0.1), update=update)
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):  # (what pickle says varies)
+        pickle.dumps(impostor)
 
 
 # ---------------------------------------------------------- validation ---
@@ -289,7 +392,7 @@ def test_lr_must_be_finite_and_real(name: str) -> None:
     with pytest.raises(ValueError, match="lr must be finite, got nan"):
         fnn.make_optimizer(name, lr=float("nan"))
     with pytest.raises(TypeError, match="lr must be a positive number"):
-        fnn.make_optimizer(name, lr="0.1")  # type: ignore[arg-type]
+        fnn.make_optimizer(name, lr="0.1")
     with pytest.raises(TypeError, match=r"lr must be a positive number or a 1-D array of them, got True \(bool\)"):
         fnn.make_optimizer(name, lr=True)
 
@@ -312,11 +415,6 @@ def test_lr_must_be_finite_and_real(name: str) -> None:
 def test_hyperparameter_ranges(build: Callable[[], fnn.Optimizer], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         build()
-
-
-def test_nesterov_flag_must_be_bool() -> None:
-    with pytest.raises(TypeError, match="nesterov must be a bool, got 1"):
-        fnn.momentum(lr=0.1, nesterov=1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -352,7 +450,7 @@ def test_per_model_lr_array_equals_separate_optimizers(name: str) -> None:
         single = fnn.make_optimizer(name, lr=float(lr))
         q1, q2 = two_steps(single, member(params, k), member(g1, k), member(g2, k))
         for got, want in ((member(p1, k), q1), (member(p2, k), q2)):
-            for a, b in zip(fnn.leaves(got), fnn.leaves(want), strict=True):
+            for a, b in zip(leaves(got), leaves(want), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-300)
 
 

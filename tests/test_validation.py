@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 
 import functional_nn as fnn
+from functional_nn.tree import leaves, tree_unflatten
 
 NET = fnn.mlp((2, 3, 1))
 PARAMS = fnn.init(NET, seed=0)
+LINEAR = fnn.mlp((2, 3, 1), hidden="identity", output="identity")
+HUGE = (fnn.Dense(w=np.full((2, 3), 1e200), b=np.zeros(3)), fnn.Dense(w=np.full((3, 1), 1e200), b=np.zeros(1)))
+ADAM = fnn.adam()
 STACKED = fnn.init(NET, seed=[0, 1, 2])
 DATA = fnn.generate_linear(10, seed=0)
 X = DATA.x
@@ -105,13 +109,13 @@ CASES: list[Case] = [
         "data features vs network",
         lambda: train(cfg(), data=fnn.Dataset(x=np.zeros((4, 3)), y=np.zeros((4, 1)))),
         ValueError,
-        r"data\.x must have shape \(n, 2\) to match the network's input size, got shape \(4, 3\)",
+        r"data\.x must have shape \(n, 2\) to match the network, got shape \(4, 3\)",
     ),
     (
         "data outputs vs network",
         lambda: train(cfg(), data=fnn.Dataset(x=np.zeros((4, 2)), y=np.zeros((4, 2)))),
         ValueError,
-        r"data\.y must have shape \(n, 1\) to match the network's output size, got shape \(4, 2\)",
+        r"data\.y must have shape \(n, 1\) to match the network, got shape \(4, 2\)",
     ),
     (
         "data not a Dataset",
@@ -335,7 +339,7 @@ CASES: list[Case] = [
     ),
     (
         "params wrong record",
-        lambda: fnn.forward(NET, (PARAMS[0], (PARAMS[1].w, PARAMS[1].b)), X),  # type: ignore[arg-type]
+        lambda: fnn.forward(NET, (PARAMS[0], (PARAMS[1].w, PARAMS[1].b)), X),
         TypeError,
         r"params\[1\] must be a Dense record, got tuple",
     ),
@@ -364,6 +368,117 @@ CASES: list[Case] = [
         r"config must be a TrainConfig, got dict",
     ),
     (
+        "x ragged",
+        lambda: fnn.forward(NET, PARAMS, [[1.0], [1.0, 2.0]]),
+        TypeError,
+        r"x must be an array of real numbers, got \[\[1\.0\], \[1\.0, 2\.0\]\]",
+    ),
+    (
+        "x integers too large for a float",
+        lambda: fnn.forward(NET, PARAMS, [[10**400, 0]]),
+        TypeError,
+        r"x must be an array of real numbers, got dtype object",
+    ),
+    (
+        "forward overflows",
+        lambda: fnn.forward(LINEAR, HUGE, [[1e200, 1e200]]),
+        ValueError,
+        r"forward: params and x are finite, but 1 value\(s\) of the result overflowed float64",
+    ),
+    (
+        "grad overflows",
+        lambda: fnn.grad(LINEAR, HUGE, [[1e200, 1e200]], [[1.0]], loss="mse"),
+        ValueError,
+        r"grad: params and x are finite, but \d+ value\(s\) of the result overflowed float64",
+    ),
+    # --- layers, activations, losses
+    (
+        "DenseLayer size bool",
+        lambda: fnn.DenseLayer(2, True),
+        TypeError,
+        r"out_features must be an integer, got True \(bool\)",
+    ),
+    (
+        "DenseLayer unknown activation",
+        lambda: fnn.DenseLayer(2, 3, "swish"),
+        ValueError,
+        r"activation must be one of 'sigmoid'.*got 'swish'",
+    ),
+    (
+        "check_params not a record",
+        lambda: fnn.DenseLayer(2, 3).check_params(None, "params[0]"),
+        TypeError,
+        r"params\[0\] must be a Dense record, got NoneType",
+    ),
+    ("leaky alpha 1", lambda: fnn.LeakyReLU(alpha=1.0), ValueError, r"alpha must be in \[0\.0, 1\.0\), got 1\.0"),
+    (
+        "loss wrong type",
+        lambda: fnn.get_loss(1.0),  # type: ignore[arg-type]
+        TypeError,
+        r"loss must be a loss name \(mse, bce\) or a Loss, got 1\.0",
+    ),
+    # --- optimizers and trees
+    (
+        "momentum has no nesterov switch",
+        lambda: fnn.momentum(lr=0.1, nesterov=True),  # type: ignore[call-arg]
+        TypeError,
+        r"unexpected keyword argument 'nesterov'",
+    ),
+    (
+        "lr integer too large",
+        lambda: fnn.sgd(lr=10**400),
+        ValueError,
+        r"lr must be a finite real number, got an integer too large for a float",
+    ),
+    (
+        "lr 0-d array",
+        lambda: fnn.sgd(lr=np.array(0.1)),
+        TypeError,
+        r"lr must be a positive number or a non-empty 1-D array of them \(one per model\)",
+    ),
+    (
+        "update grads of another structure",
+        lambda: ADAM.update(PARAMS[:1], ADAM.init(PARAMS), PARAMS),
+        ValueError,
+        r"adam\.update\(grads, state, params\): grads must have the structure and shapes of params",
+    ),
+    (
+        "update state of another optimizer",
+        lambda: ADAM.update(PARAMS, fnn.EmptyState(), PARAMS),
+        ValueError,
+        r"adam\.update\(grads, state, params\):.*state must come from this optimizer's init\(params\)",
+    ),
+    (
+        "tree_map leaf shapes differ",
+        lambda: fnn.tree_map(lambda a, b: a + b, (np.zeros(2),), (np.zeros(3),)),
+        ValueError,
+        r"tree_map: the trees must have one structure and leaf shapes: tree 2 has a leaf of shape \(3,\) where the first has \(2,\)",
+    ),
+    (
+        "tree_unflatten leaf count",
+        lambda: tree_unflatten(PARAMS, leaves(PARAMS)[:3]),
+        ValueError,
+        r"new_leaves must hold 4 arrays \(the leaves of like\), got 3",
+    ),
+    (
+        "seed float",
+        lambda: fnn.init(NET, seed=2.0),  # type: ignore[arg-type]
+        TypeError,
+        r"seed must be an integer >= 0 or a sequence of them \(one per model\), got 2\.0",
+    ),
+    (
+        "seed 2-D array",
+        lambda: fnn.init(NET, seed=np.array([[0, 1]])),  # type: ignore[arg-type]
+        TypeError,
+        r"seed must be an integer >= 0 or a 1-D sequence of them, got an array of shape \(1, 2\)",
+    ),
+    (
+        "threshold a string",
+        lambda: fnn.predict(NET, PARAMS, X, threshold="0.5"),  # type: ignore[arg-type]
+        TypeError,
+        r"threshold must be a real number, got '0\.5' \(str\)",
+    ),
+    (
         "Dense b mismatch",
         lambda: fnn.Dense(w=np.zeros((2, 3)), b=np.zeros(2)),
         ValueError,
@@ -378,6 +493,40 @@ def test_error_message(thunk: Callable[[], object], error: type[Exception], matc
         thunk()
 
 
+BUGS = [
+    pytest.param(
+        lambda: fnn.LeakyReLU(alpha=None),  # type: ignore[arg-type]
+        TypeError,
+        r"alpha must be a real number",
+        id="leaky alpha None",
+    ),
+    pytest.param(
+        lambda: fnn.LeakyReLU(alpha="0.5"),
+        TypeError,
+        r"alpha must be a real number",
+        id="leaky alpha a string",
+    ),
+    pytest.param(
+        lambda: fnn.LeakyReLU(alpha=False),
+        TypeError,
+        r"alpha must be a real number",
+        id="leaky alpha a bool",
+    ),
+    pytest.param(
+        lambda: fnn.Dense(w=[[1.0, 2.0], [3.0]], b=[0.0, 0.0]),
+        TypeError,
+        r"w must be an array of real numbers",
+        id="Dense w ragged",
+    ),
+]
+
+
+@pytest.mark.parametrize(("thunk", "error", "match"), BUGS)
+def test_error_message_former_bugs(thunk: Callable[[], object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        thunk()
+
+
 def test_case_ids_are_unique() -> None:
     ids = [case[0] for case in CASES]
     assert len(ids) == len(set(ids))
@@ -385,7 +534,7 @@ def test_case_ids_are_unique() -> None:
 
 def test_long_given_values_are_shortened_in_messages() -> None:
     """A long given value is shortened (as _validate does), not dumped whole into the message."""
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(TypeError, match=r"hidden must be an activation name .*got \[0, 1, 2, .*\.\.\.$") as info:
         fnn.mlp((2, 3, 1), hidden=list(range(1000)))  # type: ignore[arg-type]
     assert len(str(info.value)) < 400
 
@@ -393,6 +542,6 @@ def test_long_given_values_are_shortened_in_messages() -> None:
 def test_validation_happens_before_any_work() -> None:
     """A bad argument fails at once, with the data untouched (no partial training)."""
     x = X.copy()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"batch_size must be between 1 and the number of samples \(10\), got 100"):
         train(cfg(batch_size=100))
     np.testing.assert_array_equal(X, x)
