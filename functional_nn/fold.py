@@ -11,11 +11,13 @@ and a run resumed at epoch k continues exactly.
 
 Stop rules, checked after each epoch, per model of a stack:
 
-- the loss turned NaN/inf: "diverged at epoch k"; the model keeps the params
-  from the start of epoch k - 1, the last whose loss was finite.  After the
-  last epoch the loss of the final params is checked too, so an update that
-  diverges on the last epoch k is caught: the model keeps the params from the
-  start of epoch k;
+- the update of epoch k made the loss NaN/inf: "diverged at epoch k".  It is
+  seen in the loss of epoch k + 1, which is not recorded, or, after the last
+  epoch, in the loss of the final params, which is checked too.  The model
+  keeps the params from the start of epoch k, the last whose loss was finite,
+  and its trace ends with epoch k.  (With mini-batches an epoch's loss is
+  measured during its own updates, so the blame may fall one epoch early; and
+  "diverged at epoch 0" means the loss was NaN/inf within the first epoch.);
 - the loss fell below ``stop_loss``: "loss threshold reached at epoch k";
 - otherwise, when all epochs ran: "epochs done".
 
@@ -174,8 +176,10 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
     reached = active & ~diverged & (loss < threshold)
     moved = active & ~diverged  # models whose update counts
     reasons = list(carry.reasons)
-    for k in np.flatnonzero(diverged | reached):
-        reasons[int(k)] = f"{'diverged' if diverged.flat[k] else 'loss threshold reached'} at epoch {epoch}"
+    for k in np.flatnonzero(diverged | reached):  # a NaN/inf loss of epoch k blames the update before it
+        reasons[int(k)] = (
+            f"diverged at epoch {epoch - 1}" if diverged.flat[k] else f"loss threshold reached at epoch {epoch}"
+        )
     stopping = diverged | reached
     return Carry(
         params=where_models(moved, params, where_models(diverged, carry.prev_params, carry.params)),
@@ -184,7 +188,7 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
         prev_state=where_models(moved, carry.state, carry.prev_state),
         active=active & ~stopping,
         all_active=bool((active & ~stopping).all()),
-        stop_epoch=np.where(stopping, epoch, carry.stop_epoch),
+        stop_epoch=np.where(diverged, epoch - 1, np.where(reached, epoch, carry.stop_epoch)),
         reasons=tuple(reasons),
     )
 
@@ -200,6 +204,7 @@ class Start:
 def fresh_start(run: Run, params: Any, state: Any) -> Start:
     """The start of a new run from ``params`` and the optimizer's fresh ``state``."""
     m = run.models
+    state = _per_model(state, m)  # Adam's count: one per model from the start, as a resumed stack has
     carry = Carry(
         params=params,
         state=state,
@@ -240,8 +245,16 @@ class _History:
             buf[self.rows] = value if all_active else np.where(active, value, np.nan)
         self.rows += 1
 
-    def done(self) -> list[FloatArray]:
-        return [a[: self.rows] if self.rows < a.shape[0] else a for a in self.arrays]
+    def forget(self, models: BoolArray) -> None:
+        """Blank the last epoch of ``models`` (it measured params that diverged)."""
+        for buf in self.arrays:
+            buf[self.rows - 1] = np.where(models, np.nan, buf[self.rows - 1])
+
+    def done(self, rows: int) -> list[FloatArray]:
+        """The first ``rows`` epochs, frozen (the buffers themselves, so no view can be made writable)."""
+        for buf in self.arrays:
+            buf.flags.writeable = False
+        return [a[:rows] if rows < a.shape[0] else a for a in self.arrays]
 
 
 def fold(
@@ -264,7 +277,10 @@ def fold(
         epoch += 1
         params, state, stats = step(run, carry.params, carry.state, epoch)
         history.record(stats, carry.active, carry.all_active)
+        before = carry
         carry = advance(carry, params, state, stats.loss, epoch, cfg.stop_loss)
+        if not carry.all_active:
+            history.forget(before.active & (carry.stop_epoch < epoch))
         if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
             snapshots.append((epoch, records(carry.params)))
         if on_epoch and epoch < cfg.epochs and carry.active.any():
@@ -273,7 +289,7 @@ def fold(
             yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss, accuracy=count * per_sample, grad_norm=norm)
     carry = attrs.evolve(carry, stop_epoch=np.where(carry.active, epoch, carry.stop_epoch))
     carry, final_loss, final_hits = _final_check(run, carry, records)
-    loss, count, norm = history.done()
+    loss, count, norm = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
     trace = Trace(
         loss=loss,
         accuracy=count * per_sample,
@@ -290,9 +306,14 @@ def fold(
         seed=cfg.seed,
         resume_point=ResumePoint(records(carry.prev_params), _per_model(records(carry.prev_state), run.models)),
     )
-    last = [a[-1] if len(a) else np.full(run.models, np.nan) for a in (loss, count, norm)]
-    yield Progress(
-        epoch=epoch, epochs=cfg.epochs, loss=last[0], accuracy=last[1] * per_sample, grad_norm=last[2], trace=trace
+    last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in (loss, count, norm)]
+    yield Progress(  # after a divergence it repeats the last epoch recorded, now with the trace
+        epoch=start.epochs_run + len(loss),
+        epochs=cfg.epochs,
+        loss=last[0],
+        accuracy=last[1] * per_sample,
+        grad_norm=last[2],
+        trace=trace,
     )
 
 

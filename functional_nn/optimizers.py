@@ -97,7 +97,9 @@ class Optimizer:
         factory = OPTIMIZERS.get(self.name)
         if factory is not None:
             rebuilt = factory(**self.hyperparams)
-            if _same_code(self.init, rebuilt.init) and _same_code(self.update, rebuilt.update):
+            made_with = getattr(self.update, "made_with", None)
+            same = _same_code(self.init, rebuilt.init) and _same_code(self.update, rebuilt.update)
+            if same and made_with is not None and _key(made_with) == _key(self.hyperparams):
                 return (_rebuild, (self.name, dict(self.hyperparams)))
         return super().__reduce_ex__(protocol)
 
@@ -130,6 +132,7 @@ def _optimizer(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: U
             ) from None
 
     checked.__wrapped__ = update  # type: ignore[attr-defined]  # what _same_code compares
+    checked.made_with = dict(hyperparams)  # type: ignore[attr-defined]  # attrs.evolve cannot change it
     return Optimizer(name, MappingProxyType(hyperparams), init, checked)
 
 

@@ -10,7 +10,9 @@ import numpy.typing as npt
 import pytest
 
 import functional_nn as fnn
-from tests.helpers import FloatArray
+from functional_nn.images import BAR_CLASSES, bar_images
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def bar_mask(x: FloatArray, size: int) -> npt.NDArray[np.bool_]:
@@ -29,7 +31,7 @@ def test_shapes_labels_and_balance() -> None:
 
 @pytest.mark.parametrize("size", [6, 9, 16])
 def test_noise_free_images_hold_one_bar_of_the_labelled_orientation(size: int) -> None:
-    data = fnn.bar_images(200, size=size, noise=0.0, seed=1)
+    data = bar_images(200, size=size, noise=0.0, seed=1)
     masks = bar_mask(data.x, size)
     for mask, label, x in zip(masks, data.y[:, 0], data.x, strict=True):
         rows = np.flatnonzero(mask.any(axis=1))
@@ -49,7 +51,7 @@ def test_noise_free_images_hold_one_bar_of_the_labelled_orientation(size: int) -
 
 def test_every_length_thickness_and_position_occurs() -> None:
     size = 8
-    data = fnn.bar_images(2000, size=size, noise=0.0, seed=2)
+    data = bar_images(2000, size=size, noise=0.0, seed=2)
     masks = bar_mask(data.x, size)
     vertical = data.y[:, 0] == 1.0
     lengths = np.where(vertical, masks.any(axis=2).sum(axis=1), masks.any(axis=1).sum(axis=1))
@@ -63,8 +65,8 @@ def test_every_length_thickness_and_position_occurs() -> None:
 
 
 def test_noise_has_the_requested_standard_deviation() -> None:
-    data = fnn.bar_images(500, size=16, noise=0.3, seed=3)
-    clean = fnn.bar_images(500, size=16, noise=0.0, seed=3)
+    data = bar_images(500, size=16, noise=0.3, seed=3)
+    clean = bar_images(500, size=16, noise=0.0, seed=3)
     background = data.x[clean.x == 0.0]
     assert float(np.std(background)) == pytest.approx(0.3, rel=0.02)
     assert abs(float(np.mean(background))) < 0.01
@@ -112,6 +114,20 @@ def test_images_fit_a_conv_layer() -> None:
     assert fnn.forward(net, fnn.init(net, seed=0), train.x).shape == (8, 1)
 
 
+def test_a_small_cnn_learns_the_bars_in_both_engines() -> None:
+    train, test = fnn.generate_bars(120, 100, size=8, seed=0)
+    conv = fnn.Conv2DLayer((1, 8, 8), 4, 3, activation="relu")
+    pool = fnn.MaxPool2DLayer(conv.out_shape, 2)
+    net = fnn.cnn(conv, pool, fnn.FlattenLayer(pool.out_shape), fnn.DenseLayer(36, 1, "sigmoid"))
+    cfg = fnn.TrainConfig(epochs=25, optimizer=fnn.adam(lr=0.03), loss="bce", batch_size=20, seed=0)
+    params = fnn.init(net, seed=0, scheme="he")
+    fast = fnn.train(net, params, train, cfg, engine="fast")
+    ref = fnn.train(net, params, train, cfg, engine="reference")
+    assert fnn.compare_traces(fast, ref).max_rel_diff <= 1e-12
+    assert float(fast.final_loss) < 0.5 * fast.loss[0]
+    assert float(fnn.accuracy(net, fast.params, test.x, test.y)) >= 0.65  # chance is 0.5
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -126,8 +142,8 @@ def test_images_fit_a_conv_layer() -> None:
         ),
         (lambda: fnn.generate_bars(10, 10, noise=float("nan"), seed=0), ValueError, r"noise must be finite, got nan"),
         (lambda: fnn.generate_bars(10, 10, seed=-1), ValueError, r"seed must be an integer >= 0, got -1"),
-        (lambda: fnn.bar_images(0, seed=0), ValueError, r"n must be an integer >= 1, got 0"),
-        (lambda: fnn.bar_images(3, noise="loud", seed=0), TypeError, r"noise must be a real number, got 'loud'"),  # type: ignore[arg-type]
+        (lambda: bar_images(0, seed=0), ValueError, r"n must be an integer >= 1, got 0"),
+        (lambda: bar_images(3, noise="loud", seed=0), TypeError, r"noise must be a real number, got 'loud'"),  # type: ignore[arg-type]
     ],
 )
 def test_arguments_are_validated(call: object, error: type[Exception], match: str) -> None:
@@ -137,4 +153,4 @@ def test_arguments_are_validated(call: object, error: type[Exception], match: st
 
 
 def test_class_names() -> None:
-    assert fnn.BAR_CLASSES == ("horizontal", "vertical")
+    assert BAR_CLASSES == ("horizontal", "vertical")

@@ -11,6 +11,9 @@ import pytest
 import functional_nn as fnn
 from functional_nn import io as fio
 from scripts import lab
+from tests.engine_helpers import assert_same_run
+
+ENGINES = ["fast", "reference"]
 
 
 def _config(opt: str, seeds: int | list[int], batch_size: int | None, epochs: int, **kw: object) -> fnn.TrainConfig:
@@ -25,38 +28,66 @@ def _config(opt: str, seeds: int | list[int], batch_size: int | None, epochs: in
     )
 
 
-@pytest.mark.parametrize("opt", tuple(fnn.OPTIMIZERS))
+def _seeds_param(seeds: int | list[int], opt: str) -> object:
+    return pytest.param(seeds, opt, id=f"{'single' if isinstance(seeds, int) else 'stack'}-{opt}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("batch_size", [None, 5])
-@pytest.mark.parametrize("seeds", [0, [0, 1, 2, 3]])
-def test_resume_equals_uninterrupted(opt: str, batch_size: int | None, seeds: int | list[int], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("seeds", "opt"), [_seeds_param(seeds, opt) for seeds in (0, [0, 1, 2, 3]) for opt in fnn.OPTIMIZERS]
+)
+def test_resume_equals_uninterrupted(
+    opt: str, seeds: int | list[int], batch_size: int | None, engine: str, tmp_path: Path
+) -> None:
+    """Bit for bit, through a trace in memory or saved to a file and loaded."""
     net = fnn.mlp((2, 6, 6, 1))
     data = fnn.generate_xor_easy()
     params = fnn.init(net, seed=seeds)
-    whole = fnn.train(net, params, data, _config(opt, seeds, batch_size, 30))
-    first = fnn.train(net, params, data, _config(opt, seeds, batch_size, 11))
+    whole = fnn.train(net, params, data, _config(opt, seeds, batch_size, 30), engine=engine)
+    first = fnn.train(net, params, data, _config(opt, seeds, batch_size, 11), engine=engine)
     fio.save_trace(tmp_path / "first.npz", first)
     for start in (first, fio.load_trace(tmp_path / "first.npz")):
-        continued = fnn.resume(start, data, 19)
-        diff = fnn.compare_traces(whole, continued)
-        assert diff.equal, diff.reason
-        assert continued.opt_state == whole.opt_state
-        assert continued.stop_reasons == whole.stop_reasons
-        assert [e for e, _ in continued.snapshots] == [e for e, _ in whole.snapshots]
+        continued = fnn.resume(start, data, 19, engine=engine)
+        assert_same_run(whole, continued)
         assert continued.config == whole.config
+        assert continued.snapshots[0][0] == 4 and len(continued.snapshots) == 7
 
 
-def test_resume_in_several_steps_and_with_train_iter() -> None:
+@pytest.mark.parametrize(
+    "opt",
+    [
+        "rmsprop",
+        pytest.param(
+            "adam",
+        ),
+    ],
+)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_resume_in_several_steps_and_with_train_iter(engine: str, opt: str) -> None:
     net = fnn.mlp((2, 5, 1))
     data = fnn.generate_linear(seed=2)
     params = fnn.init(net, seed=[4, 5])
-    whole = fnn.train(net, params, data, _config("adam", [4, 5], 16, 20))
-    trace = fnn.train(net, params, data, _config("adam", [4, 5], 16, 3))
+    whole = fnn.train(net, params, data, _config(opt, [4, 5], 16, 20), engine=engine)
+    trace = fnn.train(net, params, data, _config(opt, [4, 5], 16, 3), engine=engine)
     for more in (5, 1, 11):
-        items = list(fnn.resume_iter(trace, data, more))
-        assert [p.epoch for p in items][-1] == trace.epochs_run + more
+        items = list(fnn.resume_iter(trace, data, more, engine=engine))
+        assert [p.epoch for p in items] == list(range(trace.epochs_run + 1, trace.epochs_run + more + 1))
         assert items[-1].trace is not None
         trace = items[-1].trace
-    assert fnn.compare_traces(whole, trace).equal
+    assert_same_run(whole, trace)
+
+
+def test_a_single_adam_resumes_exactly_and_its_count_stays_0_d() -> None:
+    """The stacked-Adam bug above does not touch a single model: its step count is 0-d throughout."""
+    net = fnn.mlp((2, 5, 1))
+    data = fnn.generate_linear(seed=2)
+    params = fnn.init(net, seed=4)
+    whole = fnn.train(net, params, data, _config("adam", 4, 16, 9))
+    first = fnn.train(net, params, data, _config("adam", 4, 16, 4))
+    assert isinstance(first.opt_state, fnn.AdamState) and first.opt_state.count.shape == ()
+    assert float(first.opt_state.count) == 4 * 7  # 100 samples in batches of 16: 7 steps an epoch
+    assert_same_run(whole, fnn.resume(first, data, 5))
 
 
 def test_stopped_models_stay_stopped_and_the_rest_continue() -> None:
@@ -74,6 +105,29 @@ def test_stopped_models_stay_stopped_and_the_rest_continue() -> None:
     assert fnn.compare_traces(whole, continued).equal
     assert continued.stop_reasons == whole.stop_reasons
     assert np.array_equal(continued.stop_epoch, whole.stop_epoch)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(
+    "opt",
+    [
+        "adam",
+        "sgd",
+    ],
+)
+def test_resume_right_after_the_last_update_diverged(opt: str, engine: str) -> None:
+    """adam(lr=1e308): the first update sends the loss to NaN, so a 1-epoch run ends "diverged at epoch 1"
+    by the final check; sgd(lr=1e6) with identity: the 3rd update does, but a 2-epoch run cannot see it."""
+    net = fnn.mlp((2, 10, 1), hidden="relu" if opt == "adam" else "identity", output="identity")
+    data = fnn.generate_linear(40, seed=1)
+    optimizer = fnn.adam(lr=1e308) if opt == "adam" else fnn.sgd(lr=1e6)
+    config = fnn.TrainConfig(epochs=3, optimizer=optimizer, loss="mse")
+    params = fnn.init(net, seed=0)
+    k = 1 if opt == "adam" else 2
+    whole = fnn.train(net, params, data, config, engine=engine)
+    first = fnn.train(net, params, data, attrs.evolve(config, epochs=k), engine=engine)
+    assert whole.stop_reason.startswith("diverged at epoch")
+    assert_same_run(whole, fnn.resume(first, data, 3 - k, engine=engine))
 
 
 def test_resume_after_divergence_keeps_the_diverged_model_stopped() -> None:

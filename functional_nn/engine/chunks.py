@@ -43,10 +43,12 @@ MIN_CHUNK_BYTES = 192 * 1024
 
 
 def chunk_bounds(
-    run: Run, workers: int, *, chunk_bytes: int = CHUNK_BYTES, min_bytes: int = MIN_CHUNK_BYTES
+    run: Run, workers: int, *, chunk_bytes: int | None = None, min_bytes: int | None = None
 ) -> list[tuple[int, int]]:
     """Split a stack of models into contiguous chunks: each about ``chunk_bytes`` of
-    activations, and (given at least ``min_bytes`` per worker) a multiple of ``workers`` of them."""
+    activations, and (given at least ``min_bytes`` per worker) a multiple of ``workers`` of them (by default ``CHUNK_BYTES`` and ``MIN_CHUNK_BYTES``, read at each call)."""
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    min_bytes = MIN_CHUNK_BYTES if min_bytes is None else min_bytes
     if not run.models:
         return [(0, 1)]
     m = run.models[0]
