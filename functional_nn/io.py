@@ -1,16 +1,28 @@
 """Saving and loading params and traces: ``.npz`` arrays plus JSON metadata.
 
-    save_params(path, net, params)  /  load_params(path) -> (net, params)
-    save_trace(path, trace)         /  load_trace(path)  -> Trace
-    network_to_dict(net) / network_from_dict(d)
+    save_params(path, net, params)  /  load_params(path, net=None) -> (net, params)
+    save_trace(path, trace)         /  load_trace(path)            -> Trace
+    network_to_dict(net)            /  network_from_dict(d)        -> Network
 
-A file is one ``.npz`` archive: every array under a path-like name
-(``params/0/w``) and one ``meta.json`` entry (a uint8 array holding UTF-8
-JSON) with the format version, library version, kind of content, network
-description, config and seed.  Loading uses ``allow_pickle=False``, so a file
-carrying object arrays or pickled data is refused.  Writes are atomic: the
-archive is written to a temporary file in the same folder and renamed over the
-target, so an interrupted save never leaves a truncated file in its place.
+A file is one zip archive in NumPy's ``.npz`` layout: every array as a ``.npy``
+entry named ``a/<k>``, and one ``meta.json`` entry (UTF-8 JSON) with the format
+version, the kind of content, the network, the config, the seed and the
+structure of every tree of arrays (which record, which fields, which entry).
+
+Reading never unpickles anything and reads no more than the arrays the
+metadata names, each checked against its entry's size before it is read; a
+file that is not what it claims (truncated, corrupted, a header claiming more
+data than the file holds, an entry in another compression, JSON nested too
+deep, values that do not fit the network) is refused with a ``ValueError``
+naming the file.  A loaded file is held in memory whole (about the size of
+the file: a 1024-model x 10,000-epoch trace is some 240 MB).  Symbolic links
+are refused.
+
+Writes are atomic: the archive goes to a temporary file in the same folder
+(created with the mode the process's umask gives, as any file it writes),
+then is renamed over the target, so an interrupted save never leaves a
+truncated file in its place; a save removes the temporary files that saves
+of the same target by processes no longer running left behind.
 
 These are the only functions of the package that touch files.
 """
@@ -18,9 +30,10 @@ These are the only functions of the package that touch files.
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -28,7 +41,6 @@ from typing import Any, cast
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
 from functional_nn import conv
 from functional_nn._records import FloatArray
@@ -36,24 +48,22 @@ from functional_nn._version import __version__
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
 from functional_nn.layers import Dense, DenseLayer, Layer
-from functional_nn.losses import get_loss
-from functional_nn.network import Network, Params, model_shape
+from functional_nn.network import Network, Params, check_seeds, model_shape
 from functional_nn.optimizers import (
+    OPTIMIZERS,
     AdagradState,
     AdamState,
     EmptyState,
     MomentumState,
-    OptState,
     RMSPropState,
-    make_optimizer,
 )
 from functional_nn.trace import ResumePoint, Trace
-from functional_nn.tree import leaves, tree_unflatten
+from functional_nn.tree import tree_map
 
 __all__ = [
     "FORMAT_VERSION",
     "LAYER_KINDS",
-    "PARAM_TYPES",
+    "RECORDS",
     "load_params",
     "load_trace",
     "network_from_dict",
@@ -63,37 +73,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2
-_META = "meta.json"
-
-PARAM_TYPES: Mapping[str, type] = MappingProxyType({"Dense": Dense, "Conv2D": conv.Conv2D, "NoParams": conv.NoParams})
-"""Params record classes by name, for loading."""
-
-STATE_TYPES: Mapping[str, type] = MappingProxyType(
-    {
-        "EmptyState": EmptyState,
-        "MomentumState": MomentumState,
-        "AdamState": AdamState,
-        "RMSPropState": RMSPropState,
-        "AdagradState": AdagradState,
-    }
-)
-
-
-def _activation_to_dict(act: Activation) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": act.name}
-    if isinstance(act, LeakyReLU):
-        d["alpha"] = act.alpha
-    return d
-
-
-def _activation_from_dict(d: Mapping[str, Any]) -> Activation:
-    name = d["name"]
-    if name == "leaky_relu":
-        return LeakyReLU(alpha=float(d.get("alpha", 0.01)))
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}")
-    return ACTIVATIONS[name]
-
+_META = "meta.json"  # its entry: meta.json.npy, UTF-8 bytes
+_META_MAX = 64 * 2**20  # bytes of JSON a file may hold
 
 LAYER_KINDS: Mapping[str, type] = MappingProxyType(
     {
@@ -106,34 +87,57 @@ LAYER_KINDS: Mapping[str, type] = MappingProxyType(
 )
 """Layer kind name -> class; a layer kind is described by its attrs fields (the activation by name)."""
 
+RECORDS: Mapping[str, type] = MappingProxyType(
+    {
+        cls.__name__: cls
+        for cls in (Dense, conv.Conv2D, conv.NoParams, ResumePoint)
+        + (EmptyState, MomentumState, AdamState, RMSPropState, AdagradState)
+    }
+)
+"""The records a file may hold, by class name."""
+
+
+# ----------------------------------------------------------- descriptions ---
+
+
+def _activation_to_dict(act: Activation) -> dict[str, Any]:
+    return {"name": act.name, "alpha": act.alpha} if isinstance(act, LeakyReLU) else {"name": act.name}
+
+
+def _activation_from_dict(d: Mapping[str, Any]) -> Activation:
+    if d["name"] == "leaky_relu":
+        return LeakyReLU(alpha=d.get("alpha", 0.01))
+    if d["name"] not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {d['name']!r}")
+    return ACTIVATIONS[d["name"]]
+
 
 def _layer_to_dict(layer: Layer) -> dict[str, Any]:
-    for kind, cls in LAYER_KINDS.items():
-        if type(layer) is cls:
-            out: dict[str, Any] = {"kind": kind}
-            for f in attrs.fields(cast(Any, cls)):
-                value = getattr(layer, f.name)
-                if f.init:
-                    out[f.name] = _activation_to_dict(value) if f.name == "activation" else _jsonable(value)
-            out.setdefault("activation", _activation_to_dict(layer.activation))
-            return out
-    raise TypeError(f"cannot describe a layer of type {type(layer).__name__}; register it in io.LAYER_KINDS")
+    kind = next((k for k, cls in LAYER_KINDS.items() if type(layer) is cls), None)
+    if kind is None:
+        raise TypeError(f"cannot describe a layer of type {type(layer).__name__}; register it in io.LAYER_KINDS")
+    out: dict[str, Any] = {"kind": kind, "activation": _activation_to_dict(layer.activation)}
+    for f in attrs.fields(cast(Any, type(layer))):
+        if f.init and f.name != "activation":
+            value = getattr(layer, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _layer_from_dict(spec: Mapping[str, Any]) -> Layer:
     cls = LAYER_KINDS.get(spec["kind"])
     if cls is None:
         raise ValueError(f"unknown layer kind {spec['kind']!r}")
-    kwargs: dict[str, Any] = {}
-    for f in attrs.fields(cls):
-        if f.init and f.name in spec:
-            value = spec[f.name]
-            kwargs[f.name] = _activation_from_dict(value) if f.name == "activation" else _unlist(value)
+    kwargs = {
+        f.name: (_activation_from_dict(spec[f.name]) if f.name == "activation" else _tuple(spec[f.name]))
+        for f in attrs.fields(cast(Any, cls))
+        if f.init and f.name in spec
+    }
     layer: Layer = cls(**kwargs)
     return layer
 
 
-def _unlist(value: Any) -> Any:
+def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -148,205 +152,229 @@ def network_from_dict(d: Mapping[str, Any]) -> Network:
     """Inverse of ``network_to_dict``.
 
     Raises:
-        ValueError: if ``d`` does not describe a network.
+        ValueError: if ``d`` does not describe a network (naming what is wrong).
     """
     try:
         return Network(tuple(_layer_from_dict(spec) for spec in d["layers"]))
-    except (KeyError, TypeError, AttributeError) as err:
-        raise ValueError(f"d does not describe a network ({type(err).__name__}: {err})") from err
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return {"array": value.tolist()}
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, (np.floating, np.integer, np.bool_)):
-        return value.item()
-    return value
-
-
-def _unjson(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"array"}:
-        return np.asarray(value["array"], dtype=np.float64)
-    return value
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise ValueError(f"d does not describe a network ({type(err).__name__}: {err})") from None
 
 
 def _config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return {
-        "epochs": cfg.epochs,
-        "optimizer": {
-            "name": cfg.optimizer.name,
-            "hyperparams": {k: _jsonable(v) for k, v in cfg.optimizer.hyperparams.items()},
-        },
-        "loss": cfg.loss.name,
-        "batch_size": cfg.batch_size,
-        "shuffle": cfg.shuffle,
-        "seed": list(cfg.seed) if isinstance(cfg.seed, tuple) else cfg.seed,
-        "stop_loss": cfg.stop_loss,
-        "snapshot_every": cfg.snapshot_every,
-    }
+    hyper = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.optimizer.hyperparams.items()}
+    d = {f.name: getattr(cfg, f.name) for f in attrs.fields(TrainConfig)}
+    return {**d, "optimizer": {"name": cfg.optimizer.name, "hyperparams": hyper}, "loss": cfg.loss.name}
 
 
 def _config_from_dict(d: Mapping[str, Any]) -> TrainConfig:
     opt = d["optimizer"]
-    name = opt["name"]
-    hyper = {k: _unjson(v) for k, v in opt["hyperparams"].items()}
-    seed = d["seed"]
-    return TrainConfig(
-        epochs=int(d["epochs"]),
-        optimizer=make_optimizer(name, **hyper),
-        loss=get_loss(d["loss"]),
-        batch_size=d["batch_size"],
-        shuffle=bool(d["shuffle"]),
-        seed=tuple(seed) if isinstance(seed, list) else seed,
-        stop_loss=d["stop_loss"],
-        snapshot_every=d["snapshot_every"],
-    )
+    if opt["name"] not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {opt['name']!r}")
+    hyper = {k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in opt["hyperparams"].items()}
+    fields = {f.name: _tuple(d[f.name]) for f in attrs.fields(TrainConfig) if f.name not in ("optimizer",)}
+    return TrainConfig(**{**fields, "optimizer": OPTIMIZERS[opt["name"]](**hyper)})
 
 
-def _params_arrays(prefix: str, params: Params) -> dict[str, FloatArray]:
-    out: dict[str, FloatArray] = {}
-    for i, record in enumerate(params):
-        for f in attrs.fields(type(record)):
-            out[f"{prefix}/{i}/{f.name}"] = getattr(record, f.name)
-    return out
+# ------------------------------------------------------------ trees ---------
 
 
-def _params_types(params: Params) -> list[str]:
-    return [type(r).__name__ for r in params]
+def _encode(tree: Any, arrays: list[np.ndarray[Any, Any]]) -> Any:
+    """A JSON description of ``tree``; its arrays are appended to ``arrays`` (named by position)."""
+    if isinstance(tree, np.ndarray):
+        arrays.append(tree)
+        return {"array": len(arrays) - 1}
+    if isinstance(tree, tuple):
+        return {"tuple": [_encode(t, arrays) for t in tree]}
+    if attrs.has(type(tree)) and type(tree).__name__ in RECORDS:
+        fields = {f.name: _encode(getattr(tree, f.name), arrays) for f in attrs.fields(type(tree))}
+        return {"record": type(tree).__name__, "fields": fields}
+    raise TypeError(f"cannot save a {type(tree).__name__} (only arrays, tuples and the records of io.RECORDS)")
 
 
-def _params_from(arrays: Mapping[str, FloatArray], prefix: str, types: list[str], path: Path) -> Params:
-    out = []
-    for i, name in enumerate(types):
-        if name not in PARAM_TYPES:
-            raise ValueError(f"{path}: unknown params record type {name!r} for layer {i}")
-        cls = PARAM_TYPES[name]
-        fields = {}
-        for f in attrs.fields(cls):
-            key = f"{prefix}/{i}/{f.name}"
-            if key not in arrays:
-                raise ValueError(f"{path}: missing array {key!r}")
-            fields[f.name] = arrays[key]
-        out.append(cls(**fields))
-    return tuple(out)
+def _decode(spec: Any, read: Any) -> Any:
+    if "array" in spec:
+        return read(spec["array"])
+    if "tuple" in spec:
+        return tuple(_decode(s, read) for s in spec["tuple"])
+    cls = RECORDS[spec["record"]]
+    return cls(**{name: _decode(s, read) for name, s in spec["fields"].items()})
 
 
-def _state_arrays(state: OptState, prefix: str = "state") -> tuple[dict[str, FloatArray], dict[str, Any]]:
-    arrays: dict[str, FloatArray] = {}
-    meta: dict[str, Any] = {"type": type(state).__name__, "scalars": {}, "trees": []}
+def _same_shapes(a: Any, b: Any) -> None:
+    """Raise ValueError unless the trees have one structure and leaf shapes."""
+    tree_map(lambda u, v: u, a, b)
+
+
+def _check_state(state: Any, params: Params, models: tuple[int, ...]) -> None:
+    """An optimizer state fits the params: every tree of it has their shapes, every array their model axes."""
     for f in attrs.fields(type(state)):
         value = getattr(state, f.name)
-        if isinstance(value, np.ndarray):
-            meta.setdefault("arrays", []).append(f.name)
-            arrays[f"{prefix}/{f.name}"] = value
-        elif isinstance(value, tuple) or attrs.has(type(value)):
-            meta["trees"].append(f.name)
-            for j, leaf in enumerate(leaves(value)):
-                arrays[f"{prefix}/{f.name}/{j}"] = leaf
-        else:
-            meta["scalars"][f.name] = _jsonable(value)
-    return arrays, meta
+        if isinstance(value, tuple):
+            _same_shapes(value, params)
+        elif isinstance(value, np.ndarray) and value.shape not in ((), models):
+            raise ValueError(f"optimizer state {f.name} has shape {value.shape}, expected () or {models}")
 
 
-def _state_from(
-    arrays: Mapping[str, FloatArray], meta: Mapping[str, Any], params: Params, path: Path, prefix: str = "state"
-) -> OptState:
-    name = meta["type"]
-    if name not in STATE_TYPES:
-        raise ValueError(f"{path}: unknown optimizer state type {name!r}")
-    fields: dict[str, Any] = dict(meta["scalars"])
-    for array_name in meta.get("arrays", []):
-        key = f"{prefix}/{array_name}"
-        if key not in arrays:
-            raise ValueError(f"{path}: missing array {key!r}")
-        value = arrays[key]
-        value.flags.writeable = False
-        fields[array_name] = value
-    n_leaves = len(leaves(params))
-    for tree_name in meta["trees"]:
-        ls = []
-        for j in range(n_leaves):
-            key = f"{prefix}/{tree_name}/{j}"
-            if key not in arrays:
-                raise ValueError(f"{path}: missing array {key!r}")
-            ls.append(arrays[key])
-        fields[tree_name] = tree_unflatten(params, tuple(ls))
-    state: OptState = STATE_TYPES[name](**fields)
-    return state
+# ------------------------------------------------------------ files ---------
 
 
-def _atomic_write(path: Path, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]) -> None:
-    path = Path(path)
-    blob = np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
-    payload: dict[str, npt.NDArray[Any]] = {k: np.asarray(v) for k, v in arrays.items()}
-    payload[_META] = blob
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+def _target(path: str | os.PathLike[str]) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    p = Path(path)
     try:
+        link = p.is_symlink()
+    except OSError as err:  # a name too long, ...
+        raise ValueError(f"{p}: {err.strerror or err}") from None
+    if link:
+        raise ValueError(f"{p}: refused: it is a symbolic link (give the file it points to)")
+    return p
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write(path: str | os.PathLike[str], tree: Any, meta: dict[str, Any]) -> None:
+    """Write the arrays of ``tree`` and ``meta`` to ``path``: atomically, with the umask's mode."""
+    p = _target(path)
+    arrays: list[np.ndarray[Any, Any]] = []
+    meta = {"format": "functional_nn", "format_version": FORMAT_VERSION, "library_version": __version__, **meta}
+    meta["tree"] = _encode(tree, arrays)
+    folder = p.parent
+    for stale in folder.glob(f".{p.name}.*.tmp"):  # left by saves killed before their rename
+        pid = stale.name[len(p.name) + 2 :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = folder / f".{p.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
         with os.fdopen(fd, "wb") as fh:
-            savez: Any = np.savez  # numpy's stub types **kwds as arrays but also lists allow_pickle
-            savez(fh, **payload)
+            savez: Any = np.savez
+            savez(fh, **{f"a/{k}": a for k, a in enumerate(arrays)}, **{_META: _json_bytes(meta)})
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.replace(tmp, p)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ValueError(f"{p}: cannot write ({err.strerror or err})") from err
         raise
 
 
-def _read(path: Path, kind: str) -> tuple[dict[str, FloatArray], dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
+def _json_bytes(meta: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+    return np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+
+
+def _read(path: str | os.PathLike[str], kind: str) -> tuple[Path, dict[str, Any], Any]:
+    """``(path, meta, read)`` where ``read(k)`` reads array ``k``, checked against its entry's size."""
+    p = _target(path)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-            if magic[:2] == b"\x80" or magic[:1] == b"\x80":
-                raise ValueError(f"{path}: refused: the file holds pickled data, which is never loaded")
-            if magic != b"PK\x03\x04":
-                raise ValueError(f"{path}: corrupted or not an .npz file (it does not start like a zip archive)")
-            fh.seek(0)
-            with np.load(fh, allow_pickle=False) as archive:
-                if _META not in archive.files:
-                    raise ValueError(f"{path}: not a functional_nn file (no {_META} entry)")
-                arrays = {k: archive[k] for k in archive.files}
-    except ValueError as err:
-        msg = str(err)
-        if msg.startswith(str(path)):
-            raise
-        if "pickle" in msg.lower() or "object" in msg.lower():
-            raise ValueError(f"{path}: refused: the file holds pickled or object data, which is never loaded") from err
-        raise ValueError(f"{path}: corrupted or not an .npz file ({msg})") from err
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as err:
-        raise ValueError(f"{path}: corrupted, truncated or not an .npz file ({type(err).__name__}: {err})") from err
+        if not p.is_file():
+            raise ValueError(f"{p}: no such file")
+        archive = zipfile.ZipFile(p)
+    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as err:
+        raise ValueError(f"{p}: corrupted, truncated or not an .npz file ({err})") from None
+    with archive:
+        for info in archive.infolist():  # headers only: an entry of pickled objects is refused unread
+            if _header(p, archive, info)[2].hasobject:
+                raise ValueError(f"{p}: refused: the file holds pickled or object data, which is never loaded")
+        meta = _meta(p, archive, kind)
+        cache: dict[int, FloatArray] = {}
+
+        def read(k: object) -> FloatArray:
+            if not isinstance(k, int) or isinstance(k, bool):
+                raise ValueError(f"array reference {k!r} is not an index")
+            if k not in cache:
+                cache[k] = _entry(p, archive, f"a/{k}.npy")
+            return cache[k]
+
+        try:
+            tree = _decode(meta["tree"], read)
+        except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as err:
+            raise ValueError(f"{p}: corrupted or inconsistent contents ({type(err).__name__}: {err})") from None
+    return p, meta, tree
+
+
+def _meta(p: Path, archive: zipfile.ZipFile, kind: str) -> dict[str, Any]:
     try:
-        meta = json.loads(arrays.pop(_META).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: corrupted metadata ({err})") from err
+        if f"{_META}.npy" not in archive.namelist():
+            raise ValueError(f"{p}: not a functional_nn file (no {_META} entry)")
+        meta = json.loads(_entry(p, archive, f"{_META}.npy", limit=_META_MAX).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(f"{p}: corrupted metadata ({type(err).__name__})") from None
     if not isinstance(meta, dict) or meta.get("format") != "functional_nn":
-        raise ValueError(f"{path}: not a functional_nn file")
+        raise ValueError(f"{p}: not a functional_nn file")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
-            f"{path}: format version {meta.get('format_version')!r} is not supported (this library reads {FORMAT_VERSION})"
+            f"{p}: format version {meta.get('format_version')!r} is not supported (this library reads {FORMAT_VERSION})"
         )
     if meta.get("kind") != kind:
-        raise ValueError(f"{path}: holds {meta.get('kind')!r}, expected {kind!r}")
-    for k, v in arrays.items():
-        if v.dtype.kind not in "biuf":
-            raise ValueError(f"{path}: array {k!r} has dtype {v.dtype}, expected numbers")
-    return arrays, meta
+        raise ValueError(f"{p}: holds {meta.get('kind')!r}, expected {kind!r}")
+    return meta
 
 
-def _base_meta(kind: str) -> dict[str, Any]:
-    return {"format": "functional_nn", "format_version": FORMAT_VERSION, "library_version": __version__, "kind": kind}
+def _header(p: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """The ``(shape, fortran_order, dtype)`` of one ``.npy`` entry, reading its header only."""
+    try:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ValueError(f"entry {info.filename} uses an unsupported compression ({info.compress_type})")
+        with archive.open(info) as fh:
+            return _npy_header(fh)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        raise ValueError(f"{p}: corrupted, truncated or not an .npz file ({type(err).__name__}: {err})") from None
+
+
+def _npy_header(fh: Any) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(fh)
+    return tuple(shape), bool(fortran), dtype
+
+
+def _entry(p: Path, archive: zipfile.ZipFile, name: str, limit: int | None = None) -> FloatArray:
+    """One ``.npy`` entry: its header checked against the entry's size before any data is read."""
+    try:
+        info = archive.getinfo(name)
+        shape, fortran, dtype = _header(p, archive, info)
+        with archive.open(info) as fh:
+            _npy_header(fh)
+            if dtype.kind not in "biuf":
+                raise ValueError(f"entry {name} holds {dtype} data, not numbers")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > info.file_size - fh.tell() or (limit is not None and nbytes > limit):
+                raise ValueError(f"entry {name} claims {shape} {dtype} values, more than it holds")
+            data = fh.read(nbytes)
+    except KeyError:
+        raise ValueError(f"{p}: missing array {name[:-4]!r}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        raise ValueError(f"{p}: corrupted, truncated or not an .npz file ({type(err).__name__}: {err})") from None
+    if len(data) != nbytes:
+        raise ValueError(f"{p}: corrupted, truncated or not an .npz file (entry {name} is short)")
+    arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    if name != f"{_META}.npy":
+        arr = arr.astype(np.float64)
+    arr.flags.writeable = False
+    return arr
+
+
+# ------------------------------------------------------------ params --------
 
 
 def save_params(path: str | os.PathLike[str], net: Network, params: Params) -> None:
-    """Write ``params`` of ``net`` to ``path`` (atomically)."""
+    """Write ``params`` of ``net`` to ``path`` (atomically).
+
+    Raises:
+        TypeError, ValueError: if params do not fit net, or the file cannot be written (naming it).
+    """
     model_shape(net, params)
-    meta = {**_base_meta("params"), "network": network_to_dict(net), "params_types": _params_types(params)}
-    _atomic_write(Path(path), _params_arrays("params", params), meta)
+    _write(path, params, {"kind": "params", "network": network_to_dict(net)})
 
 
 def load_params(path: str | os.PathLike[str], net: Network | None = None) -> tuple[Network, Params]:
@@ -354,72 +382,62 @@ def load_params(path: str | os.PathLike[str], net: Network | None = None) -> tup
 
     Args:
         path: the file.
-        net: if given, the params must fit this network (else the error says
-            which layer and which shapes differ); it is returned as the network.
+        net: if given, the params must fit this network, which is returned.
 
     Raises:
         ValueError: naming the file and what is wrong with it.
     """
-    p = Path(path)
-    wanted = net
-    arrays, meta = _read(p, "params")
-    try:
-        net = network_from_dict(meta["network"])
-        params = _params_from(arrays, "params", meta["params_types"], p)
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{p}: incomplete metadata ({err!r})") from err
-    _check_fit(net, params, p)
-    if net is not None and wanted is not None:
-        _check_fit(wanted, params, p)
-        return wanted, params
-    return net, params
+    if net is not None and not isinstance(net, Network):
+        raise TypeError(f"net must be a Network or None, got {type(net).__name__}")
+    p, meta, params = _read(path, "params")
+    saved = _network(p, meta)
+    for candidate in (saved, net):
+        if candidate is not None:
+            _fits(p, candidate, params)
+    return net or saved, params
 
 
-def _check_fit(net: Network, params: Params, path: Path) -> None:
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a Network, got {type(net).__name__}")
-    if len(params) != len(net.layers):
-        raise ValueError(f"{path}: the file holds params for {len(params)} layers, the network has {len(net.layers)}")
+def _network(p: Path, meta: Mapping[str, Any]) -> Network:
     try:
-        model_shape(net, params)
+        return network_from_dict(meta["network"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{p}: the network it describes is not valid: {err}") from None
+
+
+def _fits(p: Path, net: Network, params: Any) -> tuple[int, ...]:
+    if isinstance(params, tuple) and len(params) != len(net.layers):
+        raise ValueError(f"{p}: the file holds params for {len(params)} layers, the network has {len(net.layers)}")
+    try:
+        return model_shape(net, params)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: params do not fit the network: {err}") from err
+        raise ValueError(f"{p}: params do not fit the network: {err}") from None
+
+
+# ------------------------------------------------------------ traces --------
 
 
 def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
-    """Write ``trace`` (per-epoch arrays, params, optimizer state, snapshots, config) to ``path``, atomically."""
-    arrays: dict[str, FloatArray] = {
-        "loss": trace.loss,
-        "accuracy": trace.accuracy,
-        "grad_norm": trace.grad_norm,
-        "final_loss": trace.final_loss,
-        "final_accuracy": trace.final_accuracy,
-        "stop_epoch": np.asarray(trace.stop_epoch, dtype=np.int64),
-        **_params_arrays("params", trace.params),
-    }
-    state_arrays, state_meta = _state_arrays(trace.opt_state)
-    arrays.update(state_arrays)
-    for j, (_, snap) in enumerate(trace.snapshots):
-        arrays.update(_params_arrays(f"snapshot/{j}", snap))
-    resume_meta: dict[str, Any] | None = None
-    if trace.resume_point is not None:
-        point = trace.resume_point
-        arrays.update(_params_arrays("resume/params", point.prev_params))
-        prev_arrays, prev_meta = _state_arrays(point.prev_opt_state, "resume/state")
-        arrays.update(prev_arrays)
-        resume_meta = {"opt_state": prev_meta}
+    """Write ``trace`` (per-epoch arrays, params, optimizer state, snapshots, resume point) to ``path``, atomically.
+
+    Raises:
+        TypeError: if ``trace`` is not a Trace.
+        ValueError: if the file cannot be written (naming it).
+    """
+    if not isinstance(trace, Trace):
+        raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
+    arrays = tuple(getattr(trace, name) for name in _TRACE_ARRAYS)
+    tree = (arrays, trace.params, trace.opt_state, tuple(s for _, s in trace.snapshots), trace.resume_point or ())
     meta = {
-        **_base_meta("trace"),
-        "resume": resume_meta,
+        "kind": "trace",
         "network": network_to_dict(trace.network),
-        "params_types": _params_types(trace.params),
         "config": _config_to_dict(trace.config),
-        "seed": list(trace.seed) if isinstance(trace.seed, tuple) else trace.seed,
         "stop_reasons": list(trace.stop_reasons),
         "snapshot_epochs": [e for e, _ in trace.snapshots],
-        "opt_state": state_meta,
     }
-    _atomic_write(Path(path), arrays, meta)
+    _write(path, tree, meta)
+
+
+_TRACE_ARRAYS = ("loss", "accuracy", "grad_norm", "final_loss", "final_accuracy", "stop_epoch")
 
 
 def load_trace(path: str | os.PathLike[str]) -> Trace:
@@ -428,46 +446,47 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     Raises:
         ValueError: naming the file and what is wrong with it.
     """
-    p = Path(path)
-    arrays, meta = _read(p, "trace")
+    p, meta, tree = _read(path, "trace")
+    net = _network(p, meta)
     try:
-        net = network_from_dict(meta["network"])
-        types = meta["params_types"]
-        params = _params_from(arrays, "params", types, p)
-        _check_fit(net, params, p)
-        state = _state_from(arrays, meta["opt_state"], params, p)
-        snapshots = tuple(
-            (int(e), _params_from(arrays, f"snapshot/{j}", types, p)) for j, e in enumerate(meta["snapshot_epochs"])
-        )
-        seed = meta["seed"]
-        for key in ("loss", "accuracy", "grad_norm", "final_loss", "final_accuracy", "stop_epoch"):
-            if key not in arrays:
-                raise ValueError(f"{p}: missing array {key!r}")
-        stop_epoch = arrays["stop_epoch"]
-        stop_epoch.flags.writeable = False
-        point = None
-        if meta.get("resume") is not None:
-            rmeta = meta["resume"]
-            prev_params = _params_from(arrays, "resume/params", types, p)
-            point = ResumePoint(
-                prev_params=prev_params,
-                prev_opt_state=_state_from(arrays, rmeta["opt_state"], prev_params, p, "resume/state"),
-            )
+        arrays, params, state, snaps, point = tree
+        models = _fits(p, net, params)
+        config = _config_from_dict(meta["config"])
+        _check_trace(arrays, models, meta, config)
+        _check_state(state, params, models)
+        for snap in snaps:
+            _same_shapes(snap, params)
+        if point:
+            _same_shapes(point.prev_params, params)
+            _check_state(point.prev_opt_state, params, models)
+        fields = dict(zip(_TRACE_ARRAYS, arrays, strict=True))
         return Trace(
-            loss=arrays["loss"],
-            accuracy=arrays["accuracy"],
-            grad_norm=arrays["grad_norm"],
+            **fields,
             params=params,
             opt_state=state,
-            final_loss=arrays["final_loss"],
-            final_accuracy=arrays["final_accuracy"],
-            stop_epoch=stop_epoch,
             stop_reasons=tuple(meta["stop_reasons"]),
-            snapshots=snapshots,
+            snapshots=tuple(zip((int(e) for e in meta["snapshot_epochs"]), snaps, strict=True)),
             network=net,
-            config=_config_from_dict(meta["config"]),
-            seed=tuple(seed) if isinstance(seed, list) else seed,
-            resume_point=point,
+            config=config,
+            seed=config.seed,
+            resume_point=point or None,
         )
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{p}: incomplete or inconsistent metadata ({err!r})") from err
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{p}: inconsistent contents ({type(err).__name__}: {err})") from None
+
+
+def _check_trace(
+    arrays: tuple[FloatArray, ...], models: tuple[int, ...], meta: Mapping[str, Any], config: TrainConfig
+) -> None:
+    loss = arrays[0]
+    if loss.ndim != 1 + len(models) or loss.shape[1:] != models:
+        raise ValueError(f"loss has shape {loss.shape}, expected (epochs, *{models})")
+    for name, a in zip(_TRACE_ARRAYS[1:], arrays[1:]):
+        want = loss.shape if name in ("accuracy", "grad_norm") else models
+        if a.shape != want:
+            raise ValueError(f"{name} has shape {a.shape}, expected {want}")
+    if len(meta["stop_reasons"]) != (models[0] if models else 1) or not all(
+        isinstance(r, str) for r in meta["stop_reasons"]
+    ):
+        raise ValueError("stop_reasons do not match the models")
+    check_seeds(config.seed)
