@@ -3,6 +3,7 @@
     act.value(z)              -> a = f(z)           # any shape; z is left unchanged
     act.backward(z, a, da)    -> dz = dL/dz         # from da = dL/da; a MUST be act.value(z)
     act.derivative(z, a)      -> f'(z)              # the elementwise ones: backward is f'(z) * da
+                                                    # (softmax, over a sample's outputs, has none)
 
 The chain rule takes both the pre-activation ``z`` and the output ``a``: sigmoid
 and tanh are cheapest from the output (``a * (1 - a)``, ``1 - a**2``), ReLU needs
@@ -10,7 +11,7 @@ and tanh are cheapest from the output (``a * (1 - a)``, ``1 - a**2``), ReLU need
 formula, and is only right when ``x`` is already the sigmoid's output; here that
 contract is the signature.
 
-    ACTIVATIONS: name -> Activation      # "sigmoid", "tanh", "relu", "leaky_relu", "identity"
+    ACTIVATIONS: name -> Activation      # "sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"
     get_activation(name_or_activation) -> Activation
 """
 
@@ -27,7 +28,18 @@ import numpy.typing as npt
 from functional_nn import _validate
 from functional_nn._records import FloatArray
 
-__all__ = ["ACTIVATIONS", "Activation", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "get_activation", "sigmoid"]
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "Identity",
+    "LeakyReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "get_activation",
+    "sigmoid",
+]
 
 
 @runtime_checkable
@@ -158,6 +170,28 @@ class Identity:
         return da
 
 
+@attrs.frozen
+class Softmax:
+    """``exp(z) / sum(exp(z))`` over the last axis (a sample's k outputs), from ``z - max(z)``: no overflow.
+
+    Not elementwise: its chain rule is the Jacobian-vector product
+    ``a * (da - sum(a * da))``.  Paired with ``cross_entropy`` the loss fuses it
+    to ``(a - y) / n`` instead.
+    """
+
+    name: str = attrs.field(default="softmax", init=False)
+
+    def value(self, z: FloatArray) -> FloatArray:
+        e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+        out: FloatArray = e / np.sum(e, axis=-1, keepdims=True)
+        return out
+
+    def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
+        del z
+        out: FloatArray = a * (da - np.sum(a * da, axis=-1, keepdims=True))
+        return out
+
+
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
     {
         "sigmoid": Sigmoid(),
@@ -165,6 +199,7 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
         "relu": ReLU(),
         "leaky_relu": LeakyReLU(),
         "identity": Identity(),
+        "softmax": Softmax(),
     }
 )
 """Every activation by name; tests are parametrized over this registry."""

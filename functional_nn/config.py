@@ -132,6 +132,7 @@ class Run:
         config: the TrainConfig.
         models: ``()`` for one model, ``(M,)`` for a stack.
         seeds: one seed per model.
+        task: the data's task (``Dataset.task``): what the trace's ``accuracy`` measures.
     """
 
     net: Network
@@ -140,6 +141,7 @@ class Run:
     config: TrainConfig
     models: tuple[int, ...]
     seeds: tuple[int, ...]
+    task: str = "binary"
 
     def models_slice(self, lo: int, hi: int) -> Run:
         """Models ``lo:hi`` of a stacked run, as a stacked run of their own."""
@@ -163,6 +165,7 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Ru
         if arr.shape[1] != want:
             raise ValueError(f"{name} must have shape (n, {want}) to match the network, got shape {arr.shape}")
     config.loss.check_output(net.output_activation)
+    config.loss.check_labels(data.y, "data.y")
     if config.batch_size is not None and config.batch_size > data.n:
         raise ValueError(f"batch_size must be between 1 and the number of samples ({data.n}), got {config.batch_size}")
     seeds = _run_seeds(config.seed, models)
@@ -170,7 +173,8 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Ru
         if isinstance(value, np.ndarray) and (not models or value.shape != models):
             expected = "a number for a single model" if not models else f"a number or an array of shape {models}"
             raise ValueError(f"optimizer {name} must be {expected}, got an array of shape {value.shape}")
-    return Run(net=net, x=normalized(data.x), y=normalized(data.y), config=config, models=models, seeds=seeds)
+    x, y = normalized(data.x), normalized(data.y)
+    return Run(net=net, x=x, y=y, config=config, models=models, seeds=seeds, task=data.task)
 
 
 def normalized(a: FloatArray) -> FloatArray:

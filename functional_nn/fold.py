@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import Run
-from functional_nn.network import hits, output, seed_sequence, value_and_grad
+from functional_nn.network import output, score, seed_sequence, value_and_grad
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
 from functional_nn.tree import global_norm, tree_map
 
@@ -106,7 +106,7 @@ def epoch_step(
         value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
         params, state = cfg.optimizer.update(grads, state, params)
         values.append(value * (xb.shape[-2] / n) if size < n else value)
-        counts.append(hits(a, yb))
+        counts.append(score(run.task, a, yb))
         norms.append(global_norm(grads, len(run.models)))
     stats = EpochStats(loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms))
     return params, state, stats
@@ -272,7 +272,6 @@ def fold(
     carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models)
     snapshots: list[tuple[int, Any]] = []
     epoch = start.epochs_run
-    per_sample = 1.0 / (run.y.shape[0] * run.y.shape[1])
     while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
         epoch += 1
         params, state, stats = step(run, carry.params, carry.state, epoch)
@@ -286,18 +285,18 @@ def fold(
         if on_epoch and epoch < cfg.epochs and carry.active.any():
             row = history.rows - 1
             loss, count, norm = (a[row].copy() for a in history.arrays)
-            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss, accuracy=count * per_sample, grad_norm=norm)
+            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss, accuracy=metric(run, count), grad_norm=norm)
     carry = attrs.evolve(carry, stop_epoch=np.where(carry.active, epoch, carry.stop_epoch))
     carry, final_loss, final_hits = _final_check(run, carry, records)
     loss, count, norm = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
     trace = Trace(
         loss=loss,
-        accuracy=count * per_sample,
+        accuracy=metric(run, count),
         grad_norm=norm,
         params=records(carry.params),
         opt_state=_per_model(records(carry.state), run.models),
         final_loss=final_loss,
-        final_accuracy=final_hits * per_sample,
+        final_accuracy=metric(run, final_hits),
         stop_epoch=carry.stop_epoch,
         stop_reasons=carry.reasons,
         snapshots=tuple(snapshots),
@@ -311,15 +310,28 @@ def fold(
         epoch=start.epochs_run + len(loss),
         epochs=cfg.epochs,
         loss=last[0],
-        accuracy=last[1] * per_sample,
+        accuracy=metric(run, last[1]),
         grad_norm=last[2],
         trace=trace,
     )
 
 
+def metric(run: Run, total: FloatArray) -> FloatArray:
+    """An epoch's summed scores (``network.score``) as the trace's ``accuracy``: the share of correct
+    labels (binary: of the outputs; multiclass: of the samples), or for regression R^2, ``1 - SSE / SST``
+    (1 where the targets are constant and fitted exactly, 0 where they are constant and missed)."""
+    n, k = run.y.shape
+    if run.task != "regression":
+        share: FloatArray = total / (n * k if run.task == "binary" else n)
+        return share
+    sst = float(np.sum((run.y - run.y.mean(axis=0)) ** 2))
+    r2: FloatArray = 1.0 - total / sst if sst > 0.0 else np.where(total == 0.0, 1.0, 0.0)
+    return r2
+
+
 def _final_loss(run: Run, params: Any) -> tuple[FloatArray, FloatArray]:
     a, caches = output(run.net.layers, params, run.x)
-    return run.config.loss.value(caches[-1].z, a, run.y), hits(a, run.y)
+    return run.config.loss.value(caches[-1].z, a, run.y), score(run.task, a, run.y)
 
 
 def _final_check(run: Run, carry: Carry, records: Any) -> tuple[Carry, FloatArray, FloatArray]:

@@ -11,6 +11,10 @@ axes: leading axes are independent models.
     mse : mean((a - y)**2);  dL/da = 2 (a - y) / count, then the activation's chain rule
     bce : binary cross-entropy of a sigmoid output, from the logits z
           (softplus(z) - y z: never log(0), never overflow); fused dL/dz = (a - y) / count
+    cross_entropy : categorical cross-entropy of a softmax output (one-hot y), mean over
+          samples, from the logits (logsumexp(z) - z_label); fused dL/dz = (a - y) / n
+    loss.check_labels(y, name)        -> None, or ValueError: 0/1 labels for bce, one-hot rows
+                                         for cross_entropy, any finite reals for mse
 
     LOSSES: name -> Loss;  get_loss(name_or_loss) -> Loss
 """
@@ -27,9 +31,9 @@ import numpy as np
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray
-from functional_nn.activations import Activation, Sigmoid
+from functional_nn.activations import Activation, Sigmoid, Softmax
 
-__all__ = ["BCE", "LOSSES", "MSE", "Loss", "bce", "get_loss", "mse"]
+__all__ = ["BCE", "LOSSES", "MSE", "CrossEntropy", "Loss", "bce", "cross_entropy", "get_loss", "mse"]
 
 
 @runtime_checkable
@@ -51,6 +55,10 @@ class Loss(Protocol):
 
     def check_output(self, activation: Activation) -> None:
         """Raise ``ValueError`` if this loss cannot follow the given output activation."""
+        ...
+
+    def check_labels(self, y: FloatArray, name: str) -> None:
+        """Raise ``ValueError`` naming ``name`` if ``y`` `(..., n, outputs)` are not targets this loss takes."""
         ...
 
 
@@ -97,6 +105,18 @@ class MSE:
     def check_output(self, activation: Activation) -> None:
         del activation
 
+    def check_labels(self, y: FloatArray, name: str) -> None:
+        del y, name  # any finite reals: classification labels or regression targets
+
+
+def _binary_labels(y: FloatArray, name: str, loss: str) -> None:
+    bad = (y != 0.0) & (y != 1.0)
+    if bad.any():
+        raise ValueError(
+            f"{name} must hold labels 0 or 1 for loss {loss!r}, got {float(y[bad][0])!r} "
+            f"(and {int(bad.sum())} such value(s) in all); for real-valued targets use 'mse'"
+        )
+
 
 @attrs.frozen
 class BCE:
@@ -122,6 +142,50 @@ class BCE:
         if not isinstance(activation, Sigmoid):
             raise ValueError(
                 f"loss 'bce' needs a sigmoid output layer (output='sigmoid'), got output={activation.name!r}"
+                + ("; a softmax output goes with loss 'cross_entropy'" if isinstance(activation, Softmax) else "")
+            )
+
+    def check_labels(self, y: FloatArray, name: str) -> None:
+        _binary_labels(y, name, "bce")
+
+
+@attrs.frozen
+class CrossEntropy:
+    """Categorical cross-entropy of a softmax output, from its logits, mean over samples.
+
+    ``mean_n(-sum_k y log a)`` with ``a = softmax(z)`` equals
+    ``mean_n(logsumexp(z) - sum_k y z)``; ``logsumexp`` is taken from
+    ``z - max(z)``, so it never overflows and no ``log(0)`` is taken.  The
+    gradient through the softmax fuses to ``(a - y) / n``.  Labels are one-hot rows.
+    """
+
+    name: str = attrs.field(default="cross_entropy", init=False)
+
+    def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
+        del a
+        top = np.max(z, axis=-1, keepdims=True)
+        logsumexp = top + np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True))
+        out: FloatArray = model_sum(y * (logsumexp - z)) / z.shape[-2]  # one-hot y: logsumexp - z_label
+        return out
+
+    def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
+        del activation
+        out: FloatArray = (a - y) / z.shape[-2]
+        return out
+
+    def check_output(self, activation: Activation) -> None:
+        if not isinstance(activation, Softmax):
+            raise ValueError(
+                f"loss 'cross_entropy' needs a softmax output layer (output='softmax'), got output={activation.name!r}"
+            )
+
+    def check_labels(self, y: FloatArray, name: str) -> None:
+        _binary_labels(y, name, "cross_entropy")
+        rows = y.sum(axis=-1) != 1.0
+        if y.shape[-1] < 2 or rows.any():
+            raise ValueError(
+                f"{name} must hold one-hot rows (one 1, the rest 0; k >= 2 columns) for loss 'cross_entropy', "
+                f"got shape {y.shape} with {int(rows.sum())} row(s) that are not; build them with fnn.one_hot(labels)"
             )
 
 
@@ -129,8 +193,10 @@ mse = MSE()
 """Mean squared error (the lab's loss)."""
 bce = BCE()
 """Binary cross-entropy for a sigmoid output."""
+cross_entropy = CrossEntropy()
+"""Categorical cross-entropy for a softmax output (one-hot labels)."""
 
-LOSSES: Mapping[str, Loss] = MappingProxyType({"mse": mse, "bce": bce})
+LOSSES: Mapping[str, Loss] = MappingProxyType({"mse": mse, "bce": bce, "cross_entropy": cross_entropy})
 """Every loss by name; tests are parametrized over this registry."""
 
 

@@ -5,7 +5,7 @@
     init(net, seed, *, scheme="normal")    -> params: one record per layer
     forward(net, params, x)                -> `(..., n, out)`
     predict(net, params, x)                -> `(..., n, out)` labels in {0., 1.}
-    accuracy(net, params, x, y)            -> `(...)` share of correct labels
+    accuracy(net, params, x, y)            -> `(...)` share of correct labels (softmax: of samples)
     grad(net, params, x, y, *, loss)       -> (loss `(...)`, grads)   # grads mirror params
 
 ``grad`` is a forward fold over the layers that keeps each layer's cache, then
@@ -30,9 +30,8 @@ from typing_extensions import TypeVar
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray
-from functional_nn.activations import Activation, get_activation
+from functional_nn.activations import Activation, Softmax, get_activation
 from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
-from functional_nn.data import check_xy
 from functional_nn.layers import INITIALIZERS, Cache, Dense, DenseLayer, Layer
 from functional_nn.losses import Loss, get_loss
 from functional_nn.tree import leaves as tree_leaves
@@ -263,17 +262,14 @@ def check_x(net: Network[P], x: npt.ArrayLike, models: tuple[int, ...], name: st
 
 
 def check_y(net: Network[P], x: FloatArray, y: npt.ArrayLike) -> FloatArray:
-    """Labels ``y`` that fit ``x`` and the network's outputs."""
-    if x.ndim == 2:
-        _, ya = check_xy(x, y)
-    else:
-        flat = np.asarray(y)
-        _, ya = check_xy(x.reshape(-1, x.shape[-1]), flat.reshape(-1, flat.shape[-1]) if flat.ndim >= 2 else flat)
-        ya = ya.reshape(x.shape[:-1] + ya.shape[-1:])
+    """Finite targets ``y`` `(..., n, out)` that fit ``x`` and the network's outputs (their values: the loss checks)."""
+    ya = _validate.finite_array("y", y, ndim_min=2)
     if ya.shape[-1] != net.out_features:
         raise ValueError(
             f"y must have shape (n, {net.out_features}) to match the network's output size, got shape {ya.shape}"
         )
+    if ya.shape[:-1] != x.shape[:-1]:
+        raise ValueError(f"y must have shape {x.shape[:-1] + (net.out_features,)} to match x, got shape {ya.shape}")
     return ya
 
 
@@ -309,6 +305,25 @@ def hits(a: FloatArray, y: FloatArray) -> FloatArray:
     return out
 
 
+def class_hits(a: FloatArray, y: FloatArray) -> FloatArray:
+    """Correct samples per model: the largest output is the label's class (one-hot ``y``)."""
+    right = np.argmax(a, axis=-1) == np.argmax(y, axis=-1)
+    out: FloatArray = right.sum(axis=-1).astype(np.float64)
+    return out
+
+
+def score(task: str, a: FloatArray, y: FloatArray) -> FloatArray:
+    """What a batch adds to the epoch's metric, per model: correct labels (``binary``: per output;
+    ``multiclass``: per sample), or the sum of squared errors (``regression``)."""
+    if task == "binary":
+        return hits(a, y)
+    if task == "multiclass":
+        return class_hits(a, y)
+    r = a - y
+    out: FloatArray = (r * r).sum(axis=(-2, -1))
+    return out
+
+
 def forward(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike) -> FloatArray:
     """The network's output for inputs ``x``.
 
@@ -336,9 +351,14 @@ def forward(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike) -> FloatAr
 
 
 def predict(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, *, threshold: float = 0.5) -> FloatArray:
-    """Labels in {0., 1.}: 1 where the output is >= ``threshold``.  Shape as ``forward``."""
+    """Labels in {0., 1.}: 1 where the output is >= ``threshold``; for a softmax output, the
+    one-hot row of the largest output.  Shape as ``forward``."""
     t = _validate.in_range("threshold", threshold, 0.0, 1.0, closed_high=True)
-    return (forward(net, params, x) >= t).astype(np.float64)
+    a = forward(net, params, x)
+    if isinstance(net.output_activation, Softmax):
+        labels: FloatArray = (np.arange(a.shape[-1]) == np.argmax(a, axis=-1)[..., None]).astype(np.float64)
+        return labels
+    return (a >= t).astype(np.float64)
 
 
 def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
@@ -346,8 +366,14 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
     models = model_shape(net, params)
     xa = check_x(net, x, models)
     ya = check_y(net, xa, y)
+    bad = (ya != 0.0) & (ya != 1.0)
+    if bad.any():
+        raise ValueError(f"y must hold labels 0 or 1 (one-hot rows for a softmax output), got {float(ya[bad][0])!r}")
     with np.errstate(all="ignore"):
         a, _ = output(net.layers, params, xa)
+    if isinstance(net.output_activation, Softmax):
+        samples: FloatArray = class_hits(a, ya) / ya.shape[-2]
+        return samples
     share: FloatArray = hits(a, ya) / (ya.shape[-1] * ya.shape[-2])
     return share
 
@@ -361,8 +387,9 @@ def grad(
         net: the network.
         params: its params, possibly stacked over leading model axes.
         x: `(n, in)` or `(*models, n, in)`, finite.
-        y: `(n, out)` (or `(*models, n, out)`) labels in {0., 1.}.
-        loss: ``mse``, ``bce`` or their names.
+        y: `(n, out)` (or `(*models, n, out)`) targets the loss takes (``bce``: labels
+            in {0., 1.}; ``cross_entropy``: one-hot rows; ``mse``: any finite reals).
+        loss: a Loss record of ``LOSSES`` or its name.
 
     Returns:
         ``(loss, grads)``: loss of shape `models` (a 0-d array for one model) and
@@ -380,6 +407,7 @@ def grad(
     ya = check_y(net, xa, y)
     loss_fn = get_loss(loss)
     loss_fn.check_output(net.output_activation)
+    loss_fn.check_labels(ya, "y")
     with np.errstate(all="ignore"):
         value, grads, _ = value_and_grad(net.layers, params, xa, ya, loss_fn)
     _finite("grad", value)
