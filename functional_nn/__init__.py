@@ -25,6 +25,7 @@ from functional_nn.activations import (
     LeakyReLU,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
     get_activation,
     sigmoid,
@@ -39,11 +40,23 @@ from functional_nn.conv import (
     NoParams,
     flatten_images,
 )
-from functional_nn.data import Dataset, generate_linear, generate_xor_easy
+from functional_nn.data import (
+    Dataset,
+    Standardizer,
+    fit_standardizer,
+    generate_circle,
+    generate_gauss,
+    generate_linear,
+    generate_spiral,
+    generate_xor_easy,
+    one_hot,
+    split,
+    standardize,
+)
 from functional_nn.fold import Progress
 from functional_nn.images import generate_bars
 from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer
-from functional_nn.losses import BCE, LOSSES, MSE, Loss, bce, get_loss, mse
+from functional_nn.losses import BCE, LOSSES, MSE, CrossEntropy, Loss, bce, cross_entropy, get_loss, mse
 from functional_nn.network import (
     LayerParams,
     Network,
@@ -91,6 +104,7 @@ __all__ = [
     "AvgPool2DLayer",
     "Conv2D",
     "Conv2DLayer",
+    "CrossEntropy",
     "Dataset",
     "Dense",
     "DenseLayer",
@@ -112,6 +126,8 @@ __all__ = [
     "RMSPropState",
     "ReLU",
     "Sigmoid",
+    "Softmax",
+    "Standardizer",
     "Tanh",
     "Trace",
     "TraceDiff",
@@ -123,10 +139,15 @@ __all__ = [
     "bce",
     "cnn",
     "compare_traces",
+    "cross_entropy",
+    "fit_standardizer",
     "flatten_images",
     "forward",
     "generate_bars",
+    "generate_circle",
+    "generate_gauss",
     "generate_linear",
+    "generate_spiral",
     "generate_xor_easy",
     "get_activation",
     "get_loss",
@@ -137,6 +158,7 @@ __all__ = [
     "momentum",
     "mse",
     "nesterov",
+    "one_hot",
     "predict",
     "resume",
     "resume_iter",
@@ -144,6 +166,8 @@ __all__ = [
     "sequential",
     "sgd",
     "sigmoid",
+    "split",
+    "standardize",
     "train",
     "train_iter",
     "tree_map",
