@@ -149,7 +149,48 @@ def test_cnn_script_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     blocker.write_text("not a folder")
     assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
-    assert err.strip().startswith("error: cannot write") and len(err.strip().splitlines()) == 1
+    assert err.strip().startswith("error: --out: cannot write to output folder") and len(err.strip().splitlines()) == 1
+
+
+def test_cnn_finds_an_unwritable_output_folder_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import cnn
+
+    out = _unwritable_folder(tmp_path)
+    _no_training(monkeypatch)
+    assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: --out: cannot write to output folder {str(out)!r} (")
+
+
+def test_cnn_runs_and_writes_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cnn
+
+    argv = [
+        "--epochs",
+        "2",
+        "--n-train",
+        "40",
+        "--n-test",
+        "20",
+        "--size",
+        "8",
+        "--kernel",
+        "3",
+        "--out",
+        str(tmp_path),
+    ]
+    assert cnn.main(argv) == 0
+    assert "CNN held-out accuracy" in capsys.readouterr().out
+    for name in ("learning_curve.png", "predictions.png", "filters.png"):
+        w, h = _png_size(tmp_path / name)
+        assert w > 400 and h > 200
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"CNN", "MLP", "wide MLP"}
+    assert metrics["models"]["CNN"]["parameters"] == 16 * 9 + 16 + 16 + 1
+    assert "| CNN |" in (tmp_path / "report.md").read_text()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_system_errors_without_a_file_are_not_called_write_errors(
