@@ -14,19 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import attrs
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from scripts._files import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -35,7 +34,19 @@ LOG_FLOOR = 1e-16
 """A loss of exactly 0 has no place on a log axis: it is drawn here."""
 
 
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot with the Agg backend, imported on first use: importing this module stays fast
+    (the report's main process builds figures that its workers draw)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _save(fig: Figure, path: Path, dpi: int) -> None:
+    plt = _pyplot()
     try:
         with atomic_write(Path(path)) as fh:
             fig.savefig(fh, dpi=dpi, format="png")
@@ -68,6 +79,7 @@ def save_comparison(
     dpi: int = 110,
 ) -> None:
     """Ground truth beside prediction, one colour per class."""
+    plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=inches, constrained_layout=True)
     scatter_classes(left, x, y)
     left.set_title("Ground truth")
@@ -154,13 +166,14 @@ def _draw_curve(loss_ax: Axes, acc_ax: Axes, curve: Curve, colour: object, max_p
 
 def save_learning_curves(path: Path, curves: Sequence[Curve], layout: CurveLayout) -> None:
     """Loss (log scale, with optional bands) and accuracy per epoch, one colour per curve."""
+    plt = _pyplot()
     if layout.side_by_side:
         fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=layout.inches, constrained_layout=True)
     else:
         fig, (loss_ax, acc_ax) = plt.subplots(
             2, 1, figsize=layout.inches, sharex=True, height_ratios=(2.2, 1), constrained_layout=True
         )
-    colours = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
+    colours = plt.get_cmap("tab10").colors
     for i, curve in enumerate(curves):
         _draw_curve(loss_ax, acc_ax, curve, colours[i % len(colours)], layout.max_points)
     if layout.threshold is not None:
@@ -211,6 +224,7 @@ def save_boundaries(
 ) -> None:
     """Predicted probability of class 1 over the unit square (a `(G, G)` grid, rows = x2), one panel per
     entry of ``panels`` (its title and grid), with the data points and the 0.5 contour."""
+    plt = _pyplot()
     c, r = boundary_grid(len(panels), cols)
     fig, axes = plt.subplots(
         r, c, figsize=boundary_inches(len(panels), cols, panel_inches), squeeze=False, constrained_layout=True
@@ -252,6 +266,7 @@ def save_predictions(
     title: str,
 ) -> None:
     """Images `(k, H, W)` with the predicted class and probability of class 1; wrong ones framed in red."""
+    plt = _pyplot()
     cols = min(8, images.shape[0])
     rows = -(-images.shape[0] // cols)
     fig, axes = plt.subplots(
@@ -274,6 +289,7 @@ def save_predictions(
 
 def save_filters(path: Path, kernels: FloatArray, biases: FloatArray) -> None:
     """Kernels `(k, h, w)` of a first conv layer with their biases, on one symmetric colour scale."""
+    plt = _pyplot()
     n = kernels.shape[0]
     cols = min(n, 8)
     rows = -(-n // cols)
