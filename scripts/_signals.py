@@ -6,6 +6,7 @@
     interrupted()          # whether the flag is set
     sigint_blocked()       # context: processes started inside begin with SIGINT blocked
     ignore_sigint()        # in such a child: ignore SIGINT, drop one that is pending, unblock
+    exit_ignoring_sigint(status)   # sys.exit, SIGINT ignored for the interpreter's shutdown
 
 Side effects: this process's signal handling.  The handlers are installed only
 by a script's ``__main__`` (never on import), so tests calling ``main`` keep
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import NoReturn
 
 _interrupted = False
 
@@ -79,3 +82,14 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def exit_ignoring_sigint(status: int) -> NoReturn:
+    """``sys.exit(status)`` with SIGINT ignored from now on.
+
+    The interpreter puts back the default SIGINT action while it shuts down;
+    a Ctrl-C then would kill the process without a word (status -2) after it
+    has printed its last line.  The work is done: later Ctrl-Cs change nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

@@ -274,4 +274,4 @@ if __name__ == "__main__":
     from scripts import _signals
 
     _signals.sigint_once()
-    sys.exit(main())
+    _signals.exit_ignoring_sigint(main())

@@ -80,6 +80,16 @@ def _draw_in_worker(fig: Figure) -> str:
 # ----------------------------------------------------------- the parent ---
 
 
+def _exited_by(processes: dict[int, BaseProcess], deadline: float) -> dict[int, BaseProcess]:
+    """Wait until the processes (by sentinel) have exited or ``deadline`` (monotonic) has passed;
+    returns those still running."""
+    busy = dict(processes)
+    while busy and (left := deadline - time.monotonic()) > 0:
+        ready = set(wait_for_sentinels(list(busy), timeout=left))
+        busy = {s: p for s, p in busy.items() if s not in ready}
+    return busy
+
+
 class Workers:
     """Runs jobs and draws figures, here (``n == 1``) or in ``n`` worker processes; a context manager."""
 
@@ -121,13 +131,10 @@ class Workers:
         assert self.pool is not None
         self.stop.value = True
         self.pool.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + STOP_SECONDS
-        busy = {p.sentinel: p for p in self.processes}
-        while busy and (left := deadline - time.monotonic()) > 0:
-            ready = set(wait_for_sentinels(list(busy), timeout=left))
-            busy = {s: p for s, p in busy.items() if s not in ready}
+        busy = _exited_by({p.sentinel: p for p in self.processes}, time.monotonic() + STOP_SECONDS)
         for process in busy.values():
             process.terminate()
+        _exited_by(busy, time.monotonic() + 1.0)
 
     def _submit(self, fn: Callable[[A], T], arg: A) -> Future[T]:
         """``pool.submit``; a worker it starts begins with SIGINT blocked and is remembered (to stop it)."""
