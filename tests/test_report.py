@@ -387,3 +387,40 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureF
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_an_unwritable_output_folder_is_found_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.report import pool
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(pool, "run_job", refuse)
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "report"
+    argv = ["--experiments", "C", "--dataset", "xor", "--seeds", "1", "--epochs", "5", "--jobs", "1"]
+    assert report.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out: cannot write to output folder {str(out)!r} (") and err.count("\n") == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar_with_the_runs_under_way() -> None:
+    from scripts.report.progress import Progress
+
+    settings = ra.experiment_settings("C")
+    plans = ra.plan_runs(settings, ["xor"])
+    runs = [jobs.Job(p, seeds=2, epochs=100, threshold=0.005) for p in plans]
+    out, live = io.StringIO(), _Terminal()
+    with Progress(runs, out, live) as progress:
+        progress.update_all({plans[0].run_id: 40})
+        progress.finished(runs[1], jobs.run_job(runs[1]))
+    bar = live.getvalue()
+    assert "epochs" in bar and "1/2 runs done" in bar and f"run {plans[0].run_id} xor 40%" in bar
+    assert re.fullmatch(r"\[1/2\] run 2: xor +C +sigmoid \(default\) +2 models +\d+\.\d+ s\n", out.getvalue())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +349,20 @@ def test_lab_finds_an_unwritable_output_folder_before_training(
     assert lab.main(["--dataset", "xor", "--out", str(out)]) == 2
     line = _one_line(capsys.readouterr().err)
     assert line.startswith(f"error: --out: cannot write to output folder {str(out)!r} (")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_lab_progress_bar_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert lab.main(["--dataset", "xor", "--epochs", "200", "--print-every", "100", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^epoch +200 loss : \d+\.\d+$", out, re.M)
+    bar = terminal.getvalue()
+    assert "/200" in bar and "epochs" in bar and "loss" in bar

@@ -84,6 +84,8 @@ class Progress:
             )
             self.bar.set_postfix_str(f"{self.done}/{len(self.jobs)} runs done; {running}", refresh=False)
             self.bar.update(self.finished_epochs + sum(self.epochs.values()) - self.bar.n)
+            if force:  # tqdm would wait for its own interval
+                self.bar.refresh()
             return
         if now - self.last_beat > self.heartbeat and self.epochs:
             self.last_beat = now
