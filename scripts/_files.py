@@ -2,6 +2,7 @@
 
     with atomic_write(path) as fh: ...      # binary file handle; renamed onto ``path`` on success
     write_text(path, text)                  # the same for a str (UTF-8)
+    remove_temporaries(folder)              # what a writer killed mid-write left behind
 
 Side effects: files only.
 """
@@ -53,3 +54,11 @@ def write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_write(path) as fh:
         fh.write(text.encode("utf-8"))
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Remove the temporary files (hidden, ``*.tmp``) in ``folder``, as this module and
+    ``functional_nn.io`` name them; call it only when no writer is running there."""
+    if folder.is_dir():
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)

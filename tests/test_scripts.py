@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import struct
 import sys
@@ -366,3 +367,43 @@ def test_lab_progress_bar_on_a_terminal(
     assert re.search(r"^epoch +200 loss : \d+\.\d+$", out, re.M)
     bar = terminal.getvalue()
     assert "/200" in bar and "epochs" in bar and "loss" in bar
+
+
+# --------------------------------------------------------------- shared helpers ---
+
+
+def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path: Path) -> None:
+    from scripts import _files
+
+    target = tmp_path / "a.txt"
+    _files.write_text(target, "old\n")
+    with pytest.raises(KeyboardInterrupt), _files.atomic_write(target) as fh:
+        fh.write(b"partial")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    _files.write_text(target, "new\n")
+    assert target.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    with pytest.raises(OSError) as info:
+        _files.write_text(tmp_path / "missing" / "b.txt", "x")
+    assert info.value.filename == str(tmp_path / "missing" / "b.txt")
+
+
+def test_remove_temporaries_removes_only_hidden_tmp_files(tmp_path: Path) -> None:
+    from scripts import _files
+
+    for name in (".a.png.123.0.tmp", ".run01.npz.x8f.tmp", "keep.tmp", "figure.png", ".keep"):
+        (tmp_path / name).write_text("x")
+    _files.remove_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep", "figure.png", "keep.tmp"]
+    _files.remove_temporaries(tmp_path / "absent")
+
+
+def test_blas_settings_are_set_once_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts import _tuning
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    previous = _tuning.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
+    _tuning.restore_env(previous)
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"

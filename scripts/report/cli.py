@@ -19,7 +19,7 @@ from pathlib import Path
 from scripts import _files, _signals
 from scripts._cli import Parser, prepare_out, reporting_errors
 from scripts.report import analysis as ra
-from scripts.report.document import Options, assemble, document, plural, summary
+from scripts.report.document import Assembled, Options, Results, assemble, document, plural, summary
 from scripts.report.jobs import Job, build
 from scripts.report.pool import Workers
 from scripts.report.progress import Progress
@@ -143,8 +143,8 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job]]:
-    """The runs to train, every argument checked by the library before anything runs."""
+def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
+    """The runs to train, every argument checked by the library before anything runs, and the line saying so."""
     settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]
     plans = ra.plan_runs(settings, opts.datasets)
     traces = opts.out / "traces"
@@ -157,36 +157,47 @@ def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job]]:
     for job in jobs:
         build(job)
     n_settings = len({(s.experiment, s.label) for s in settings})
-    _say(
+    header = (
         f"report: experiments {','.join(opts.experiments)} on {', '.join(opts.datasets)}: {n_settings} settings "
         f"per dataset in {len(plans)} stacked runs, {opts.seeds} seeds, {opts.epochs} epochs, "
         f"{plural(opts.jobs, 'worker process')} on {opts.cores} cores (load average {opts.load:.1f})"
     )
-    return plans, jobs
+    return plans, jobs, header
+
+
+def _train_and_draw(opts: Options, plans: Sequence[ra.RunPlan], jobs: Sequence[Job]) -> tuple[Results, Assembled]:
+    """Train every run and draw every figure; on any exception no writer of ours is left running, and the
+    temporary files of a worker that had to be terminated are removed."""
+    try:
+        with Workers(opts.jobs, len(plans)) as workers:
+            with Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None) as progress:
+                results = workers.run(jobs, progress)
+            parts = assemble(opts, plans, results)
+            t = time.perf_counter()
+            workers.draw(parts.figures)
+    except BaseException:
+        for folder in (opts.out, opts.out / "figures", opts.out / "traces"):
+            _files.remove_temporaries(folder)
+        raise
+    _say(f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)")
+    return results, parts
 
 
 def _run(args: argparse.Namespace, argv: list[str], started: float) -> int:
     """The report, from parsed arguments; errors are turned into one line by ``reporting_errors``."""
     _signals.check()
     opts = options(args, argv)
+    plans, jobs, header = _jobs(opts)
     prepare_out(opts.out, "figures", *(["traces"] if opts.save_traces else []))
-    plans, jobs = _jobs(opts)
-    with Workers(opts.jobs, len(plans)) as workers:
-        with Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None) as progress:
-            results = workers.run(jobs, progress)
-        parts = assemble(opts, plans, results)
-        t = time.perf_counter()
-        workers.draw(parts.figures)
-        _say(f"figures: {len(parts.figures)} written to {opts.out / 'figures'} ({time.perf_counter() - t:.1f} s)")
+    _say(header)
+    results, parts = _train_and_draw(opts, plans, jobs)
     total = time.perf_counter() - started
     blocks = document(opts, plans, parts, total)
+    traces = [j.trace_path for j in jobs]
     for name, text in (
         ("report.md", render_markdown(blocks)),
         ("index.html", render_html(blocks, TITLE)),
-        (
-            "summary.json",
-            json.dumps(summary(opts, plans, results, parts, total, [j.trace_path for j in jobs]), indent=1) + "\n",
-        ),
+        ("summary.json", json.dumps(summary(opts, plans, results, parts, total, traces), indent=1) + "\n"),
     ):
         _signals.check()
         _files.write_text(opts.out / name, text)
