@@ -80,16 +80,34 @@ def _read_lines(stream: TextIO, into: list[tuple[float, str]]) -> None:
         into.append((time.monotonic(), line.rstrip("\n")))
 
 
-def _group_gone(pgid: int, within: float) -> bool:
-    """Whether every process of the group has exited (zombies reaped) within ``within`` s."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
+def _live_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are still running; a zombie has exited (its reaping is up to init,
+    as for the resource tracker that outlives a report by a moment)."""
+    if not Path("/proc/self/stat").exists():  # no procfs: any process of the group counts
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return True
+            return []
+        return [pgid]
+    live = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            live.append(int(stat.parent.name))
+    return live
+
+
+def _group_gone(pgid: int, within: float) -> bool:
+    """Whether every process of the group has exited within ``within`` s."""
+    deadline = time.monotonic() + within
+    while _live_members(pgid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.05)
-    return False
+    return True
 
 
 def _signal_group(proc: subprocess.Popen[str], signals: Sequence[float]) -> float | None:
