@@ -3,7 +3,6 @@
     sigint_once()          # single-process scripts: the first SIGINT raises KeyboardInterrupt, later ones are ignored
     sigint_deferred()      # SIGINT only sets a flag ...
     check()                # ... which this turns into KeyboardInterrupt, at the caller's safe points
-    interrupted()          # whether the flag is set
     sigint_blocked()       # context: processes started inside begin with SIGINT blocked
     ignore_sigint()        # in such a child: ignore SIGINT, drop one that is pending, unblock
     exit_ignoring_sigint(status)   # sys.exit, SIGINT ignored for the interpreter's shutdown
@@ -45,11 +44,6 @@ def sigint_once() -> None:
 def sigint_deferred() -> None:
     """SIGINT sets a flag that ``check`` turns into KeyboardInterrupt; nothing is raised anywhere else."""
     signal.signal(signal.SIGINT, _set_flag)
-
-
-def interrupted() -> bool:
-    """Whether a deferred SIGINT has arrived."""
-    return _interrupted
 
 
 def check() -> None:

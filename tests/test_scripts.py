@@ -407,3 +407,24 @@ def test_blas_settings_are_set_once_and_restored(monkeypatch: pytest.MonkeyPatch
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
     _tuning.restore_env(previous)
     assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_lab_ctrl_c_in_a_real_process_is_one_line_and_status_130(presses: int, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    argv = [sys.executable, "-m", "scripts.lab", "--dataset", "linear", "--epochs", "10000000", "--out", str(tmp_path)]
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        time.sleep(1.5)
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - started < 5
+    assert err == f"interrupted; files already written are in {tmp_path}/\n"
+    assert "Traceback" not in out and out.startswith("== linear: ")
+    assert list(tmp_path.iterdir()) == []
