@@ -25,12 +25,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing.connection import wait as wait_for_sentinels
 from multiprocessing.process import BaseProcess
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scripts import _signals, _tuning
 from scripts.report.figures import Figure, draw_figure
 from scripts.report.jobs import Job, RunResult, estimated_cost, run_job
-from scripts.report.progress import Progress
+
+if TYPE_CHECKING:  # the workers import this module: they need no progress bar
+    from scripts.report.progress import Progress
 
 T = TypeVar("T")
 A = TypeVar("A")
