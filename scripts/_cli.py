@@ -1,15 +1,17 @@
-"""Shared pieces of the scripts' command lines (side effects: exit with a message)."""
+"""Shared pieces of the scripts' command lines (side effects: exit with a message, create the output folder)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(1024 * 2**20)}
-"""glibc malloc told to keep freed memory (see scripts/bench.py): no page faults on reused sizes."""
+from scripts._tuning import MALLOC_ENV
+
+__all__ = ["MALLOC_ENV", "Parser", "int_at_least", "int_list", "prepare_out", "reporting_errors"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,17 +37,20 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 
 
 def int_list(example: str, minimum: int | None = None) -> Callable[[str], tuple[int, ...]]:
-    """An argparse type: comma-separated integers such as ``example`` (each >= minimum, if given)."""
+    """An argparse type: comma-separated integers such as ``example`` (each >= minimum, if given); no empty item."""
 
     def parse(text: str) -> tuple[int, ...]:
+        parts = text.split(",")
+        if any(not part.strip() for part in parts):
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated integers such as {example}, got {text!r} (an empty item)"
+            )
         try:
-            values = tuple(int(part) for part in text.split(",") if part.strip())
+            values = tuple(int(part) for part in parts)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected comma-separated integers such as {example}, got {text!r}"
             ) from None
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected at least one integer such as {example}, got {text!r}")
         if minimum is not None and min(values) < minimum:
             raise argparse.ArgumentTypeError(f"expected integers >= {minimum} such as {example}, got {text!r}")
         return values
@@ -53,10 +58,28 @@ def int_list(example: str, minimum: int | None = None) -> Callable[[str], tuple[
     return parse
 
 
+def prepare_out(out: Path, *subfolders: str) -> None:
+    """Create the output folder (and ``subfolders`` in it) and make sure files can be written there.
+
+    Called before any training, so that an unwritable folder is found at once.
+
+    Raises:
+        ValueError: one line naming the folder and the reason.
+    """
+    for folder in (out, *(out / name for name in subfolders)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-test-{os.getpid()}"
+            probe.touch(exist_ok=False)
+            probe.unlink()
+        except OSError as err:
+            raise ValueError(f"--out: cannot write to output folder {str(folder)!r} ({err.strerror or err})") from None
+
+
 def reporting_errors(run: Callable[[], int], out: Path) -> int:
     """Run a script's body; bad input and system errors (an unwritable file) become one line and exit status 2.
 
-    Ctrl-C says where the files already written are and exits with 130.
+    Ctrl-C says, in one line, where the files already written are and exits with 130.
     """
     try:
         return run()
@@ -70,5 +93,6 @@ def reporting_errors(run: Callable[[], int], out: Path) -> int:
             print(f"error: {err.strerror or err} (output folder {out})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; files already written are in {out}/", file=sys.stderr)
+        start = "\n" if sys.stderr.isatty() else ""  # a terminal has echoed ^C on the current line
+        print(f"{start}interrupted; files already written are in {out}/", file=sys.stderr, flush=True)
         return 130

@@ -2,28 +2,38 @@
 
     python -m scripts.lab [--dataset both] [--hidden 10,10] [--activation sigmoid] ...
 
-Prints progress (epoch and loss every --print-every epochs, and an updating
-progress line on a terminal), one line per sample, the final loss and accuracy;
-writes into --out the comparison figure, the learning curve and the trace of
-each dataset.  Bad arguments give a one-line message and exit status 2.
+Prints progress (epoch and loss every --print-every epochs, and a progress bar
+on a terminal), one line per sample, the final loss and accuracy; writes into
+--out the comparison figure, the learning curve and the trace of each dataset,
+with ``<dataset>_trace.json`` beside the trace naming the data it was trained
+on (``--resume`` refuses a trace of other data).  Bad arguments give a
+one-line message and exit status 2; Ctrl-C one line and exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
 
 import functional_nn as fnn
 from functional_nn import io as fio
-from scripts._cli import Parser, int_list, reporting_errors
+from scripts import _files
+from scripts._cli import Parser, int_list, prepare_out, reporting_errors
+
+FloatArray = npt.NDArray[np.float64]
 
 DATASETS = ("linear", "xor")
+MAX_PARAMETERS = 1_000_000
+"""Larger networks are refused up front: their arrays would not fit or take hours on the toy data."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--hidden",
         type=int_list("10,10"),
         default=(10, 10),
-        help="hidden layer sizes, comma-separated (default: 10,10)",
+        help=f"hidden layer sizes, comma-separated (default: 10,10; at most {MAX_PARAMETERS:,} parameters in all)",
     )
     p.add_argument(
         "--activation", default="sigmoid", help=f"hidden activation: {', '.join(fnn.ACTIVATIONS)} (default: sigmoid)"
@@ -59,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="continue the run saved in FILE (a *_trace.npz) for --epochs more epochs; needs --dataset linear or xor "
-        "(and the same --seed for linear); network, optimizer and loss come from the file",
+        help="continue the run saved in FILE (a *_trace.npz written by the lab) for --epochs more epochs; needs "
+        "--dataset linear or xor, the dataset FILE was trained on (and the same --seed for linear); network, "
+        "optimizer and loss come from the file",
     )
     return p
 
@@ -69,14 +80,9 @@ def _dataset(name: str, seed: int) -> fnn.Dataset:
     return fnn.generate_linear(n=100, seed=seed) if name == "linear" else fnn.generate_xor_easy(n=11)
 
 
-def _progress_line(stream: TextIO, epoch: int, epochs: int, loss: float, started: float) -> None:
-    width = 30
-    done = int(width * epoch / epochs)
-    rate = epoch / max(time.perf_counter() - started, 1e-9)
-    stream.write(
-        f"\r  [{'#' * done}{'.' * (width - done)}] epoch {epoch}/{epochs} loss {loss:.6f} ({rate:,.0f} epochs/s)"
-    )
-    stream.flush()
+def _data_seed(name: str, seed: int) -> int | None:
+    """The seed that draws the data (the XOR points are fixed)."""
+    return seed if name == "linear" else None
 
 
 def _describe(net: fnn.Network) -> str:
@@ -84,49 +90,123 @@ def _describe(net: fnn.Network) -> str:
     return f"{sizes} {net.layers[0].activation.name}/{net.output_activation.name}"
 
 
-def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
-    data = _dataset(name, args.seed)
-    steps: Iterator[fnn.Progress]
-    if args.resume is not None:
-        earlier = fio.load_trace(args.resume)
-        net, config = earlier.network, earlier.config
-        print(f"== {name}: resuming {args.resume} after epoch {earlier.epochs_run} for {args.epochs} more epochs")
-        steps = fnn.resume_iter(earlier, data, args.epochs)
-    else:
-        net = fnn.mlp((2, *args.hidden, 1), hidden=args.activation, output=args.output_activation)
-        config = fnn.TrainConfig(
-            epochs=args.epochs,
-            optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
-            loss=args.loss,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            stop_loss=args.stop_loss,
-        )
-        params = fnn.init(net, seed=args.seed, scheme=args.init)
-        steps = fnn.train_iter(net, params, data, config)
-    lr = config.optimizer.hyperparams["lr"]
-    print(
-        f"== {name}: {data.n} samples, network {_describe(net)}, "
-        f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}"
-    )
-    live = sys.stderr.isatty()
-    started = time.perf_counter()
-    trace: fnn.Trace | None = None
-    for step in steps:
-        loss = float(step.loss)
-        if step.epoch % args.print_every == 0 or step.trace is not None:
-            if live:
-                sys.stderr.write("\r\033[K")
-            print(f"epoch {step.epoch:>6} loss : {loss:.6f}")
-        if live and (step.epoch % 50 == 0 or step.trace is not None):
-            _progress_line(sys.stderr, step.epoch, step.epochs, loss, started)
-        trace = step.trace
-    if live:
-        sys.stderr.write("\r\033[K")
-    assert trace is not None
-    elapsed = time.perf_counter() - started
-    print(f"stopped: {trace.stop_reason} ({elapsed:.2f} s)")
+def _parameter_count(net: fnn.Network) -> int:
+    return sum(layer.in_features * layer.out_features + layer.out_features for layer in net.layers)
 
+
+def _new_network(hidden: Sequence[int], args: argparse.Namespace) -> fnn.Network:
+    """The lab's network; refused up front when it is too large to train here."""
+    net = fnn.mlp((2, *hidden, 1), hidden=args.activation, output=args.output_activation)
+    count = _parameter_count(net)
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"--hidden {','.join(map(str, hidden))}: the network would have {count:,} parameters; "
+            f"the lab trains at most {MAX_PARAMETERS:,}"
+        )
+    return net
+
+
+# ------------------------------------------------------------ saved runs ---
+
+
+def sidecar(trace_path: Path) -> Path:
+    """The JSON file beside a trace that names the data it was trained on."""
+    return trace_path.with_suffix(".json")
+
+
+def save_run(path: Path, trace: fnn.Trace, name: str, seed: int) -> None:
+    """The trace and its sidecar.  The old sidecar goes first: a trace is never left beside a sidecar of
+    another run (an interrupted save leaves a trace without one, which ``--resume`` refuses)."""
+    side = sidecar(path)
+    side.unlink(missing_ok=True)
+    fio.save_trace(path, trace)
+    info = {"dataset": name, "data_seed": _data_seed(name, seed), "epochs_run": trace.epochs_run}
+    _files.write_text(side, json.dumps(info, indent=1) + "\n")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    side = sidecar(path)
+    try:
+        info = json.loads(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path}: no {side.name} beside it to say which data it was trained on (the lab writes one with "
+            "every trace); refusing to resume on data that may differ"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{side}: unreadable ({err})") from None
+    if not isinstance(info, dict) or not {"dataset", "data_seed", "epochs_run"} <= info.keys():
+        raise ValueError(f"{side}: not a sidecar written by the lab")
+    return info
+
+
+def load_for_resume(path: Path, name: str, seed: int) -> fnn.Trace:
+    """The trace in ``path``, if it is one model trained on the data that ``--dataset name --seed seed`` give.
+
+    Raises:
+        ValueError: one line naming the file and what does not match.
+    """
+    trace = fio.load_trace(path)
+    if trace.loss.ndim != 1:
+        raise ValueError(
+            f"{path}: holds a stack of {trace.loss.shape[1]} models (loss of shape {trace.loss.shape}); "
+            "--resume continues the run of a single model"
+        )
+    info = _read_sidecar(path)
+    if info["epochs_run"] != trace.epochs_run:
+        raise ValueError(
+            f"{sidecar(path)} describes a run of {info['epochs_run']} epochs but {path} holds {trace.epochs_run}: "
+            "they belong to different runs"
+        )
+    if info["dataset"] != name:
+        raise ValueError(f"{path} was trained on dataset {info['dataset']!r}, not on --dataset {name}")
+    if info["data_seed"] != _data_seed(name, seed):
+        raise ValueError(f"{path} was trained on {name} data drawn with --seed {info['data_seed']}, not --seed {seed}")
+    return trace
+
+
+# ------------------------------------------------------------- one run ---
+
+
+def _start(
+    name: str, data: fnn.Dataset, args: argparse.Namespace
+) -> tuple[fnn.Network, fnn.TrainConfig, Iterator[fnn.Progress]]:
+    """The network, config and epochs of a new or resumed run (everything checked before training)."""
+    if args.resume is not None:
+        earlier = load_for_resume(args.resume, name, args.seed)
+        print(f"== {name}: resuming {args.resume} after epoch {earlier.epochs_run} for {args.epochs} more epochs")
+        return earlier.network, earlier.config, fnn.resume_iter(earlier, data, args.epochs)
+    net = _new_network(args.hidden, args)
+    config = fnn.TrainConfig(
+        epochs=args.epochs,
+        optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
+        loss=args.loss,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        stop_loss=args.stop_loss,
+    )
+    params = fnn.init(net, seed=args.seed, scheme=args.init)
+    return net, config, fnn.train_iter(net, params, data, config)
+
+
+def _train(steps: Iterator[fnn.Progress], print_every: int) -> fnn.Trace:
+    """Run the epochs: a line every ``print_every`` epochs, a progress bar on a terminal."""
+    trace: fnn.Trace | None = None
+    with tqdm(file=sys.stderr, disable=not sys.stderr.isatty(), unit=" epochs", leave=False) as bar:
+        for step in steps:
+            if bar.total is None:
+                bar.reset(total=step.epochs)
+            bar.update(step.epoch - bar.n)
+            if step.epoch % print_every == 0 or step.trace is not None:
+                loss = float(step.loss)
+                bar.set_postfix_str(f"loss {loss:.6f}", refresh=False)
+                tqdm.write(f"epoch {step.epoch:>6} loss : {loss:.6f}", file=sys.stdout)
+            trace = step.trace
+    assert trace is not None
+    return trace
+
+
+def _print_predictions(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> FloatArray:
     y_hat = fnn.forward(net, trace.params, data.x)
     pred = fnn.predict(net, trace.params, data.x)
     for i, (truth, p) in enumerate(zip(data.y[:, 0], y_hat[:, 0], strict=True), start=1):
@@ -134,14 +214,37 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
         print(f"Iter{i} | Ground truth: {int(truth)} | prediction: {shown} |")
     acc = float(np.mean(pred == data.y))
     print(f"loss={float(trace.final_loss):.5f} accuracy={100 * acc:.2f}%")
+    return pred
+
+
+def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
+    """Train (or resume) on one dataset, print the outcome, write the figures and the trace."""
+    data = _dataset(name, args.seed)
+    net, config, steps = _start(name, data, args)
+    lr = config.optimizer.hyperparams["lr"]
+    print(
+        f"== {name}: {data.n} samples, network {_describe(net)}, "
+        f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}"
+    )
+    started = time.perf_counter()
+    trace = _train(steps, args.print_every)
+    print(f"stopped: {trace.stop_reason} ({time.perf_counter() - started:.2f} s)")
+    pred = _print_predictions(net, trace, data)
 
     from scripts import plots
 
     title = f"{name}: {config.optimizer.name} lr={lr}, network {_describe(net)}"
-    plots.save_comparison(out / f"{name}_comparison.png", data.x, data.y, pred, title)
-    plots.save_learning_curve(out / f"{name}_learning_curve.png", trace.loss, trace.accuracy, title, config.loss.name)
-    fio.save_trace(out / f"{name}_trace.npz", trace)
-    print(f"wrote {out / f'{name}_comparison.png'}, {out / f'{name}_learning_curve.png'}, {out / f'{name}_trace.npz'}")
+    comparison, curve, saved = (
+        out / f"{name}_{kind}" for kind in ("comparison.png", "learning_curve.png", "trace.npz")
+    )
+    plots.save_comparison(comparison, data.x, data.y, pred, title)
+    plots.save_learning_curves(
+        curve,
+        [plots.Curve(f"loss ({config.loss.name})", trace.loss, (plots.AccuracyLine(trace.accuracy, "accuracy"),))],
+        plots.CurveLayout(title, f"{config.loss.name} loss (log scale)"),
+    )
+    save_run(saved, trace, name, args.seed)
+    print(f"wrote {comparison}, {curve}, {saved}")
     return trace
 
 
@@ -157,10 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.print_every < 1:
             raise ValueError(f"--print-every must be an integer >= 1, got {args.print_every}")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ValueError(f"--out: cannot create output folder {str(out)!r} ({err.strerror})") from None
+        if args.resume is None:
+            _new_network(args.hidden, args)  # a network too large is refused before anything runs
+        prepare_out(out)
         for name in names:
             run_one(name, args, out)
         return 0
@@ -169,4 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from scripts import _signals
+
+    _signals.sigint_once()
+    _signals.exit_ignoring_sigint(main())

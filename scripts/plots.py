@@ -1,64 +1,326 @@
-"""Figures for the scripts (matplotlib, Agg backend).  Side effects: files only."""
+"""Every figure of the scripts (matplotlib, Agg backend).  Side effects: files only, each written atomically.
+
+    save_comparison(path, x, y, pred, title, ...)          ground truth beside prediction (lab, report)
+    save_learning_curves(path, curves, layout)             loss and accuracy per epoch (lab, report, cnn)
+    save_boundaries(path, title, panels, x, y, ...)        P(class 1) over the unit square (report)
+    save_predictions(path, images, prob, truth, ...)       a grid of images with their predictions (cnn)
+    save_filters(path, kernels, biases)                    a grid of learned kernels (cnn)
+
+The report draws in worker processes: every function here is picklable by
+name and takes only arrays, strings and attrs records.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+import attrs
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
+
+from scripts._files import atomic_write
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FloatArray = npt.NDArray[np.float64]
 
 CLASS_COLOURS = ("tab:red", "tab:blue")
+UNIT_TICKS = (0.0, 0.5, 1.0)
+LOG_FLOOR = 1e-16
+"""A loss of exactly 0 has no place on a log axis: it is drawn here."""
 
 
-def _scatter(ax: Axes, x: FloatArray, labels: FloatArray, title: str) -> None:
+def _pyplot() -> ModuleType:
+    """matplotlib.pyplot with the Agg backend, imported on first use: importing this module stays fast
+    (the report's main process builds figures that its workers draw)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _margins(
+    fig: Figure, *, left: float, right: float, bottom: float, top: float, wspace: float = 0.2, hspace: float = 0.2
+) -> None:
+    """Fixed margins in inches.  The report's figures have known sizes and contents; a layout engine
+    (constrained layout) took half of their drawing time."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(
+        left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h, wspace=wspace, hspace=hspace
+    )
+
+
+def _save(fig: Figure, path: Path, dpi: int) -> None:
+    plt = _pyplot()
+    try:
+        with atomic_write(Path(path)) as fh:
+            fig.savefig(fh, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+
+
+def scatter_classes(ax: Axes, x: FloatArray, labels: FloatArray, *, axis_labels: bool = True) -> None:
+    """The points of ``x`` in the unit square, one colour per class of ``labels``."""
     flat = labels.reshape(-1)
     for cls, colour in enumerate(CLASS_COLOURS):
         pick = flat == cls
-        ax.scatter(x[pick, 0], x[pick, 1], c=colour, s=28, edgecolors="k", linewidths=0.4, label=f"class {cls}")
-    ax.set_title(title)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
+        ax.scatter(x[pick, 0], x[pick, 1], c=colour, s=26, edgecolors="k", linewidths=0.6, label=f"class {cls}")
+    if axis_labels:
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
     ax.set_aspect("equal")
     ax.set_xlim(-0.05, 1.05)
     ax.set_ylim(-0.05, 1.05)
+    ax.set_xticks(UNIT_TICKS)  # fixed: the tick locator's work was a quarter of a figure's time
+    ax.set_yticks(UNIT_TICKS)
 
 
-def save_comparison(path: Path, x: FloatArray, y: FloatArray, pred: FloatArray, title: str) -> None:
+def save_comparison(
+    path: Path,
+    x: FloatArray,
+    y: FloatArray,
+    pred: FloatArray,
+    title: str,
+    *,
+    inches: tuple[float, float] = (9.0, 4.4),
+    dpi: int = 110,
+) -> None:
     """Ground truth beside prediction, one colour per class."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.4), constrained_layout=True)
-    _scatter(left, x, y, "Ground truth")
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=inches)
+    _margins(fig, left=0.6, right=0.2, bottom=0.9, top=0.6, wspace=0.25)
+    scatter_classes(left, x, y)
+    left.set_title("Ground truth")
     wrong = int(np.count_nonzero(pred.reshape(-1) != y.reshape(-1)))
-    _scatter(right, x, pred, f"Predict result ({wrong} wrong)")
+    scatter_classes(right, x, pred)
+    right.set_title(f"Predict result ({wrong} wrong)")
     handles, labels = right.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=9)
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi)
 
 
-def save_learning_curve(path: Path, loss: FloatArray, accuracy: FloatArray, title: str, loss_name: str) -> None:
-    """Loss (log scale) and accuracy against epoch."""
-    epochs = np.arange(1, loss.shape[0] + 1)
-    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
-    ax.plot(epochs, loss, color="tab:purple", lw=1.4, label=f"loss ({loss_name})")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{loss_name} loss (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    acc_ax = ax.twinx()
-    acc_ax.plot(epochs, 100 * accuracy, color="tab:green", lw=1.0, alpha=0.8, label="accuracy")
-    acc_ax.set_ylabel("accuracy (%)")
-    acc_ax.set_ylim(0, 105)
-    lines = ax.get_lines() + acc_ax.get_lines()
-    ax.legend(lines, [str(line.get_label()) for line in lines], loc="center right")
-    ax.set_title(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+# -------------------------------------------------------- learning curves ---
+
+
+@attrs.frozen
+class AccuracyLine:
+    """One accuracy line of a curve: values are shares in [0, 1], drawn in percent."""
+
+    values: FloatArray
+    label: str = ""
+    style: str = "-"
+
+
+@attrs.frozen
+class Curve:
+    """One model (or one setting's seeds) in a learning-curve figure; every array is `(epochs,)`.
+
+    Attributes:
+        label: legend entry of the loss line.
+        loss: the loss line (a median, for several seeds).
+        accuracy: lines of the accuracy panel, in the curve's colour.
+        band: low and high loss lines (e.g. quartiles) to shade, or None.
+    """
+
+    label: str
+    loss: FloatArray
+    accuracy: tuple[AccuracyLine, ...] = ()
+    band: tuple[FloatArray, FloatArray] | None = None
+
+
+@attrs.frozen
+class CurveLayout:
+    """How a learning-curve figure looks.
+
+    Attributes:
+        title: the figure's title.
+        loss_label, accuracy_label: the panels' y labels.
+        side_by_side: loss and accuracy panels in a row (else stacked, sharing the epoch axis).
+        threshold: a loss drawn as a dashed line, or None.
+        target: an accuracy (share) drawn as a dotted line, or None.
+        accuracy_floor: lower end of the accuracy axis, in percent.
+        inches, dpi: the figure's size.
+        max_points: longer curves are drawn at this many epochs (the last one included).
+    """
+
+    title: str
+    loss_label: str
+    accuracy_label: str = "accuracy (%)"
+    side_by_side: bool = False
+    threshold: float | None = None
+    target: float | None = None
+    accuracy_floor: float = -3.0
+    inches: tuple[float, float] = (7.0, 5.5)
+    dpi: int = 110
+    max_points: int = 2000
+
+
+def _epochs_drawn(epochs: int, max_points: int) -> npt.NDArray[np.intp]:
+    step = max(1, epochs // max_points)
+    return np.unique(np.append(np.arange(0, epochs, step), epochs - 1))
+
+
+def _draw_curve(loss_ax: Axes, acc_ax: Axes, curve: Curve, colour: object, max_points: int) -> None:
+    idx = _epochs_drawn(curve.loss.shape[0], max_points)
+    x = idx + 1
+    loss_ax.plot(x, np.maximum(curve.loss[idx], LOG_FLOOR), color=colour, lw=1.5, label=curve.label)
+    if curve.band is not None:
+        low, high = (np.maximum(b[idx], LOG_FLOOR) for b in curve.band)
+        loss_ax.fill_between(x, low, high, color=colour, alpha=0.18, lw=0)
+    for line in curve.accuracy:
+        acc_ax.plot(x, 100 * line.values[idx], color=colour, lw=1.3, ls=line.style, label=line.label or None)
+
+
+def save_learning_curves(path: Path, curves: Sequence[Curve], layout: CurveLayout) -> None:
+    """Loss (log scale, with optional bands) and accuracy per epoch, one colour per curve."""
+    plt = _pyplot()
+    if layout.side_by_side:
+        fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=layout.inches)
+        _margins(fig, left=1.05, right=0.2, bottom=0.55, top=0.45, wspace=0.25)
+    else:
+        fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=layout.inches, sharex=True, height_ratios=(2.2, 1))
+        _margins(fig, left=0.95, right=0.2, bottom=0.55, top=0.45, hspace=0.08)
+    colours = plt.get_cmap("tab10").colors
+    for i, curve in enumerate(curves):
+        _draw_curve(loss_ax, acc_ax, curve, colours[i % len(colours)], layout.max_points)
+    if layout.threshold is not None:
+        loss_ax.axhline(layout.threshold, color="k", ls="--", lw=0.8, label=f"threshold {layout.threshold:g}")
+    if layout.target is not None:
+        acc_ax.axhline(100 * layout.target, color="grey", ls=":", lw=0.8, label=f"{100 * layout.target:.0f}%")
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel(layout.loss_label)
+    loss_ax.grid(True, which="both", alpha=0.25)
+    loss_ax.legend(fontsize=8, ncols=2 if len(curves) > 3 else 1, loc="best")
+    acc_ax.set_ylabel(layout.accuracy_label)
+    acc_ax.set_ylim(layout.accuracy_floor, 103)
+    acc_ax.set_xlabel("epoch")
+    acc_ax.grid(True, alpha=0.25)
+    if acc_ax.get_legend_handles_labels()[1]:
+        acc_ax.legend(fontsize=8, loc="lower right")
+    if layout.side_by_side:
+        loss_ax.set_xlabel("epoch")
+    fig.suptitle(layout.title)
+    _save(fig, path, layout.dpi)
+
+
+# ------------------------------------------------------ decision boundaries ---
+
+
+def boundary_grid(panels: int, cols: int) -> tuple[int, int]:
+    """(columns, rows) of a figure with ``panels`` panels, at most ``cols`` per row."""
+    cols = min(cols, panels)
+    return cols, -(-panels // cols)
+
+
+def boundary_inches(panels: int, cols: int, panel_inches: float) -> tuple[float, float]:
+    """The size of ``save_boundaries``' figure (room for the colour bar and the title)."""
+    c, r = boundary_grid(panels, cols)
+    return panel_inches * c + 1.0, panel_inches * r + 0.5
+
+
+def save_boundaries(
+    path: Path,
+    title: str,
+    panels: Sequence[tuple[str, FloatArray]],
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    cols: int = 4,
+    panel_inches: float = 4.0,
+    dpi: int = 80,
+) -> None:
+    """Predicted probability of class 1 over the unit square (a `(G, G)` grid, rows = x2), one panel per
+    entry of ``panels`` (its title and grid), with the data points and the 0.5 contour."""
+    plt = _pyplot()
+    c, r = boundary_grid(len(panels), cols)
+    w, h = boundary_inches(len(panels), cols, panel_inches)
+    fig, axes = plt.subplots(r, c, figsize=(w, h), squeeze=False)
+    _margins(fig, left=0.4, right=1.0, bottom=0.3, top=0.8, wspace=0.25, hspace=0.35)
+    image = None
+    for ax, (label, grid) in zip(axes.ravel(), panels, strict=False):
+        image = ax.imshow(grid, origin="lower", extent=(0, 1, 0, 1), vmin=0.0, vmax=1.0, cmap="RdBu", alpha=0.45)
+        if grid.min() < 0.5 < grid.max():
+            axis = np.linspace(0.0, 1.0, grid.shape[0])
+            ax.contour(axis, axis, grid, levels=[0.5], colors="k", linewidths=1.0)
+        scatter_classes(ax, x, y, axis_labels=False)
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.axis("off")
+    if image is not None:
+        bar = fig.add_axes((1 - 0.75 / w, 0.15, 0.15 / w, 0.7))  # in the right margin
+        fig.colorbar(image, cax=bar, label="P(class 1)")
+    fig.suptitle(title)
+    _save(fig, path, dpi)
+
+
+# ------------------------------------------------------------ image grids ---
+
+
+def _frame(ax: Axes, ok: bool) -> None:
+    for side in ax.spines.values():
+        side.set_color("black" if ok else "tab:red")
+        side.set_linewidth(0.5 if ok else 2.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def save_predictions(
+    path: Path,
+    images: FloatArray,
+    prob: FloatArray,
+    truth: npt.NDArray[np.bool_],
+    class_names: tuple[str, str],
+    title: str,
+) -> None:
+    """Images `(k, H, W)` with the predicted class and probability of class 1; wrong ones framed in red."""
+    plt = _pyplot()
+    cols = min(8, images.shape[0])
+    rows = -(-images.shape[0] // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(1.5 * cols, 1.65 * rows + 0.5), constrained_layout=True, squeeze=False
+    )
+    limit = float(np.max(np.abs(images)))
+    pred = prob >= 0.5
+    short = class_names[1][0].upper()
+    for ax, image, p, guess, true in zip(axes.ravel(), images, prob, pred, truth, strict=False):
+        ax.imshow(image, cmap="gray", vmin=-limit, vmax=limit)
+        ok = bool(guess == true)
+        label = class_names[int(guess)][0].upper()
+        ax.set_title(f"{label}  p({short})={p:.2f}", fontsize=8, color="black" if ok else "tab:red")
+        _frame(ax, ok)
+    for ax in axes.ravel()[images.shape[0] :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    _save(fig, path, 100)
+
+
+def save_filters(path: Path, kernels: FloatArray, biases: FloatArray) -> None:
+    """Kernels `(k, h, w)` of a first conv layer with their biases, on one symmetric colour scale."""
+    plt = _pyplot()
+    n = kernels.shape[0]
+    cols = min(n, 8)
+    rows = -(-n // cols)
+    limit = float(np.max(np.abs(kernels)))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows + 0.6), constrained_layout=True, squeeze=False)
+    image = None
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.axis("off")
+            continue
+        image = ax.imshow(kernels[k], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"filter {k}  b={biases[k]:+.2f}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
+    fig.suptitle(f"Learned {kernels.shape[1]}x{kernels.shape[2]} filters of the first layer")
+    _save(fig, path, 110)

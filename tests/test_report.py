@@ -18,7 +18,8 @@ import pytest
 import functional_nn as fnn
 from functional_nn import io as fio
 from scripts import report
-from scripts import report_analysis as ra
+from scripts.report import analysis as ra
+from scripts.report import cli, figures, jobs
 
 QUICK_EPOCHS = 60
 
@@ -67,7 +68,7 @@ def test_quick_run_writes_every_file(quick: tuple[Path, str]) -> None:
         for d in ra.DATASETS:
             assert f"### {k}. {title}: {d}" in md
     summary = _summary(out)
-    assert summary["options"]["seeds"] == report.QUICK_SEEDS and summary["options"]["epochs"] == QUICK_EPOCHS
+    assert summary["options"]["seeds"] == cli.QUICK_SEEDS and summary["options"]["epochs"] == QUICK_EPOCHS
     for run in summary["runs"]:
         assert Path(run["trace"]).is_file()
 
@@ -77,13 +78,13 @@ def test_figures_are_pngs_of_the_expected_size(quick: tuple[Path, str]) -> None:
     for path in sorted((out / "figures").iterdir()):
         size = _png_size(path)
         if path.name.startswith("defaults_"):
-            assert size == report.comparison_size(), path.name
+            assert size == figures.comparison_size(), path.name
         elif path.name.endswith("_curves.png"):
-            assert size == report.curves_size(), path.name
+            assert size == figures.curves_size(), path.name
         else:
             panels = len(ra.experiment_settings(path.name[0]))
-            assert size == report.boundary_size(panels), path.name
-    assert report.boundary_size(7) == (4 * 320 + 80, 2 * 320 + 40)
+            assert size == figures.boundary_size(panels), path.name
+    assert figures.boundary_size(7) == (4 * 320 + 80, 2 * 320 + 40)
 
 
 def test_html_shows_the_same_as_the_markdown(quick: tuple[Path, str]) -> None:
@@ -192,13 +193,13 @@ def test_worker_processes_give_the_same_numbers(tmp_path: Path) -> None:
 
 
 def test_quick_defaults_keep_the_full_report_apart() -> None:
-    parse = report.build_parser().parse_args
-    assert report._out(parse([])) == Path("results/report")
-    assert report._out(parse(["--quick"])) == Path("results/report-quick")
-    assert report._out(parse(["--quick", "--out", "x"])) == Path("x")
-    opts = report._options(parse(["--quick", "--epochs", "7"]), [])
-    assert (opts.seeds, opts.epochs) == (report.QUICK_SEEDS, 7)
-    opts = report._options(parse(["--experiments", "loss,A", "--dataset", "xor"]), [])
+    parse = cli.build_parser().parse_args
+    assert cli.out_folder(parse([])) == Path("results/report")
+    assert cli.out_folder(parse(["--quick"])) == Path("results/report-quick")
+    assert cli.out_folder(parse(["--quick", "--out", "x"])) == Path("x")
+    opts = cli.options(parse(["--quick", "--epochs", "7"]), [])
+    assert (opts.seeds, opts.epochs) == (cli.QUICK_SEEDS, 7)
+    opts = cli.options(parse(["--experiments", "loss,A", "--dataset", "xor"]), [])
     assert opts.experiments == ("A", "F") and opts.datasets == ("xor",) and (opts.seeds, opts.epochs) == (20, 10_000)
 
 
@@ -268,9 +269,9 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
     assert sweep.lrs == ra.LEARNING_RATES and sweep.dataset == "xor"
     assert {e for e, _ in sweep.users} == set(ra.EXPERIMENTS)
     assert sweep.columns(1.0, 20) == slice(60, 80)
-    job = report.Job(sweep, seeds=3, epochs=5, threshold=0.005)
-    _, params, _, config = report.build(job)
-    assert fnn.model_shape(fnn.mlp((2, 10, 10, 1)), params) == (15,)
+    job = jobs.Job(sweep, seeds=3, epochs=5, threshold=0.005)
+    _, params, _, config = jobs.build(job)
+    assert [layer.w.shape for layer in params] == [(15, 2, 10), (15, 10, 10), (15, 10, 1)]
     assert config.seed == (0, 1, 2) * 5
     lr = config.optimizer.hyperparams["lr"]
     assert isinstance(lr, np.ndarray) and lr.tolist() == [v for v in ra.LEARNING_RATES for _ in range(3)]
@@ -374,7 +375,7 @@ def test_a_failed_write_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Cap
         assert report.main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"error: cannot write {tmp_path / 'report.md'}: Is a directory"
-    assert not (tmp_path / "report.md.tmp").exists()
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
 
 
 @pytest.mark.parametrize(
@@ -386,3 +387,40 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureF
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_an_unwritable_output_folder_is_found_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts.report import pool
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(pool, "run_job", refuse)
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "report"
+    argv = ["--experiments", "C", "--dataset", "xor", "--seeds", "1", "--epochs", "5", "--jobs", "1"]
+    assert report.main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out: cannot write to output folder {str(out)!r} (") and err.count("\n") == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar_with_the_runs_under_way() -> None:
+    from scripts.report.progress import Progress
+
+    settings = ra.experiment_settings("C")
+    plans = ra.plan_runs(settings, ["xor"])
+    runs = [jobs.Job(p, seeds=2, epochs=100, threshold=0.005) for p in plans]
+    out, live = io.StringIO(), _Terminal()
+    with Progress(runs, out, live) as progress:
+        progress.update_all({plans[0].run_id: 40})
+        progress.finished(runs[1], jobs.run_job(runs[1]))
+    bar = live.getvalue()
+    assert "epochs" in bar and "1/2 runs done" in bar and f"run {plans[0].run_id} xor 40%" in bar
+    assert re.fullmatch(r"\[1/2\] run 2: xor +C +sigmoid \(default\) +2 models +\d+\.\d+ s\n", out.getvalue())

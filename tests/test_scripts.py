@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import re
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +152,48 @@ def test_cnn_script_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     blocker.write_text("not a folder")
     assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
-    assert err.strip().startswith("error: cannot write") and len(err.strip().splitlines()) == 1
+    assert err.strip().startswith("error: --out: cannot write to output folder") and len(err.strip().splitlines()) == 1
+
+
+def test_cnn_finds_an_unwritable_output_folder_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import cnn
+
+    out = _unwritable_folder(tmp_path)
+    _no_training(monkeypatch)
+    assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: --out: cannot write to output folder {str(out)!r} (")
+
+
+def test_cnn_runs_and_writes_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts import cnn
+
+    argv = [
+        "--epochs",
+        "2",
+        "--n-train",
+        "40",
+        "--n-test",
+        "20",
+        "--size",
+        "8",
+        "--kernel",
+        "3",
+        "--out",
+        str(tmp_path),
+    ]
+    assert cnn.main(argv) == 0
+    assert "CNN held-out accuracy" in capsys.readouterr().out
+    for name in ("learning_curve.png", "predictions.png", "filters.png"):
+        w, h = _png_size(tmp_path / name)
+        assert w > 400 and h > 200
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"CNN", "MLP", "wide MLP"}
+    assert metrics["models"]["CNN"]["parameters"] == 16 * 9 + 16 + 16 + 1
+    assert "| CNN |" in (tmp_path / "report.md").read_text()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
 def test_system_errors_without_a_file_are_not_called_write_errors(
@@ -161,3 +206,225 @@ def test_system_errors_without_a_file_are_not_called_write_errors(
 
     assert reporting_errors(spawn_fails, tmp_path) == 2
     assert capsys.readouterr().err.strip() == f"error: Resource temporarily unavailable (output folder {tmp_path})"
+
+
+# ------------------------------------------------------------ lab: resume and sizes ---
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_lab_writes_a_sidecar_naming_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lab.main(["--dataset", "linear", "--seed", "3", "--epochs", "7", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    info = json.loads((tmp_path / "linear_trace.json").read_text())
+    assert info == {"dataset": "linear", "data_seed": 3, "epochs_run": 7}
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--dataset", "xor"], r"was trained on dataset 'linear', not on --dataset xor"),
+        (["--dataset", "linear", "--seed", "1"], r"was trained on linear data drawn with --seed 0, not --seed 1"),
+    ],
+)
+def test_lab_resume_refuses_other_data(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lab.main(["--dataset", "linear", "--epochs", "5", "--out", str(tmp_path / "a")]) == 0
+    saved = tmp_path / "a" / "linear_trace.npz"
+    capsys.readouterr()
+    assert lab.main([*flags, "--epochs", "5", "--resume", str(saved), "--out", str(tmp_path / "b")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(saved) in line and re.search(message, line), line
+    assert not (tmp_path / "b" / "xor_trace.npz").exists() and not (tmp_path / "b" / "linear_trace.npz").exists()
+
+
+def test_lab_resume_refuses_a_trace_without_its_sidecar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = fnn.mlp((2, 3, 1))
+    config = fnn.TrainConfig(epochs=4, optimizer=fnn.sgd(lr=0.5), loss="mse", seed=0)
+    saved = tmp_path / "other_trace.npz"
+    fio.save_trace(saved, fnn.train(net, fnn.init(net, seed=0), fnn.generate_linear(n=100, seed=0), config))
+    assert lab.main(["--dataset", "linear", "--epochs", "3", "--resume", str(saved), "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(saved) in line and "other_trace.json" in line
+
+
+def test_lab_resume_refuses_a_sidecar_of_another_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lab.main(["--dataset", "xor", "--epochs", "5", "--out", str(tmp_path)]) == 0
+    (tmp_path / "xor_trace.json").write_text(json.dumps({"dataset": "xor", "data_seed": None, "epochs_run": 9}))
+    capsys.readouterr()
+    saved = tmp_path / "xor_trace.npz"
+    assert lab.main(["--dataset", "xor", "--epochs", "3", "--resume", str(saved), "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "run of 9 epochs" in line and str(saved) in line
+
+
+def test_lab_resume_refuses_a_stacked_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = fnn.mlp((2, 4, 1))
+    config = fnn.TrainConfig(epochs=6, optimizer=fnn.sgd(lr=0.5), loss="mse", seed=[0, 1, 2])
+    trace = fnn.train(net, fnn.init(net, seed=[0, 1, 2]), fnn.generate_xor_easy(), config)
+    assert trace.loss.shape == (6, 3)
+    saved = tmp_path / "xor_trace.npz"
+    fio.save_trace(saved, trace)
+    (tmp_path / "xor_trace.json").write_text(json.dumps({"dataset": "xor", "data_seed": None, "epochs_run": 6}))
+    assert lab.main(["--dataset", "xor", "--epochs", "3", "--resume", str(saved), "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        f"error: {saved}: holds a stack of 3 models (loss of shape (6, 3)); "
+        "--resume continues the run of a single model"
+    )
+
+
+def test_lab_resume_continues_and_records_the_total(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lab.main(["--dataset", "xor", "--epochs", "20", "--out", str(tmp_path / "a")]) == 0
+    saved = tmp_path / "a" / "xor_trace.npz"
+    assert lab.main(["--dataset", "xor", "--epochs", "10", "--resume", str(saved), "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert fio.load_trace(tmp_path / "b" / "xor_trace.npz").loss.shape == (30,)
+    assert json.loads((tmp_path / "b" / "xor_trace.json").read_text())["epochs_run"] == 30
+
+
+def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(fnn, "train_iter", refuse)
+    monkeypatch.setattr(fnn, "init", refuse)
+
+
+def test_lab_refuses_a_network_too_large_before_allocating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_training(monkeypatch)
+    assert lab.main(["--hidden", "100000,100000", "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == (
+        "error: --hidden 100000,100000: the network would have 10,000,500,001 parameters; "
+        f"the lab trains at most {lab.MAX_PARAMETERS:,}"
+    )
+
+
+@pytest.mark.parametrize("hidden", ["10,,10", "10,", ",10", ""])
+def test_lab_refuses_empty_hidden_sizes(hidden: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        lab.main(["--hidden", hidden])
+    assert info.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--hidden" in line and "empty item" in line
+
+
+def _can_create_in(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """An existing folder where no file can be created (root ignores permission bits: /sys then)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    for candidate in (folder, Path("/sys")):
+        if candidate.is_dir() and not _can_create_in(candidate):
+            return candidate
+    pytest.skip("no unwritable folder available")
+
+
+@pytest.mark.parametrize("where", ["under a file", "existing, unwritable"])
+def test_lab_finds_an_unwritable_output_folder_before_training(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if where == "under a file":
+        (tmp_path / "file").write_text("not a folder")
+        out = tmp_path / "file" / "sub"
+    else:
+        out = _unwritable_folder(tmp_path)
+    _no_training(monkeypatch)
+    assert lab.main(["--dataset", "xor", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: --out: cannot write to output folder {str(out)!r} (")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_lab_progress_bar_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert lab.main(["--dataset", "xor", "--epochs", "200", "--print-every", "100", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^epoch +200 loss : \d+\.\d+$", out, re.M)
+    bar = terminal.getvalue()
+    assert "/200" in bar and "epochs" in bar and "loss" in bar
+
+
+# --------------------------------------------------------------- shared helpers ---
+
+
+def test_atomic_write_replaces_whole_or_leaves_the_old_file(tmp_path: Path) -> None:
+    from scripts import _files
+
+    target = tmp_path / "a.txt"
+    _files.write_text(target, "old\n")
+    with pytest.raises(KeyboardInterrupt), _files.atomic_write(target) as fh:
+        fh.write(b"partial")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    _files.write_text(target, "new\n")
+    assert target.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    with pytest.raises(OSError) as info:
+        _files.write_text(tmp_path / "missing" / "b.txt", "x")
+    assert info.value.filename == str(tmp_path / "missing" / "b.txt")
+
+
+def test_remove_temporaries_removes_only_hidden_tmp_files(tmp_path: Path) -> None:
+    from scripts import _files
+
+    for name in (".a.png.123.0.tmp", ".run01.npz.x8f.tmp", "keep.tmp", "figure.png", ".keep"):
+        (tmp_path / name).write_text("x")
+    _files.remove_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".keep", "figure.png", "keep.tmp"]
+    _files.remove_temporaries(tmp_path / "absent")
+
+
+def test_blas_settings_are_set_once_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts import _tuning
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    previous = _tuning.one_blas_thread()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "3"
+    _tuning.restore_env(previous)
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_lab_ctrl_c_in_a_real_process_is_one_line_and_status_130(presses: int, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    argv = [sys.executable, "-m", "scripts.lab", "--dataset", "linear", "--epochs", "10000000", "--out", str(tmp_path)]
+    root = Path(__file__).resolve().parent.parent
+    with subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        time.sleep(1.5)
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - started < 5
+    assert err == f"interrupted; files already written are in {tmp_path}/\n"
+    assert "Traceback" not in out and out.startswith("== linear: ")
+    assert list(tmp_path.iterdir()) == []

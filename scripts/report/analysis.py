@@ -11,8 +11,8 @@
     findings(key, rows, ...)                      -> list[str]               # sentences, each from the numbers
     across_datasets(rows_by_dataset)              -> list[str]
 
-Nothing here trains, plots, prints or touches a file: ``scripts/report.py``
-does that and calls these on the traces, and the tests call them on traces of
+Nothing here trains, plots, prints or touches a file: the rest of
+``scripts.report`` does that and calls these on the traces, and the tests call them on traces of
 their own.  Every sentence of finding is built from measured numbers; every
 comparison in one is decided by an ``if`` on those numbers.
 
