@@ -16,8 +16,8 @@ summary.json (every number of the tables, per seed too), figures/*.png and,
 with --save-traces, traces/*.npz; every file atomically.  Prints progress
 (which run, how far) and the total wall time, which the report states too.
 Bad arguments give a one-line message and exit status 2; Ctrl-C, at any
-moment, one line and exit status 130 within seconds, the files already
-written intact.
+moment once the interpreter runs this package, one line and exit status 130
+within seconds, the files already written intact.
 
 The modules, by concern:
 
