@@ -263,7 +263,12 @@ def check_x(net: Network[P], x: npt.ArrayLike, models: tuple[int, ...], name: st
 
 def check_y(net: Network[P], x: FloatArray, y: npt.ArrayLike) -> FloatArray:
     """Finite targets ``y`` `(..., n, out)` that fit ``x`` and the network's outputs (their values: the loss checks)."""
-    ya = _validate.finite_array("y", y, ndim_min=2)
+    ya = _validate.finite_array("y", y, ndim_min=1)
+    if ya.ndim == 1:
+        raise ValueError(
+            f"y must have shape (n, outputs) such as ({ya.shape[0]}, {net.out_features}), got shape {ya.shape}; "
+            "reshape it with y.reshape(-1, 1)"
+        )
     if ya.shape[-1] != net.out_features:
         raise ValueError(
             f"y must have shape (n, {net.out_features}) to match the network's output size, got shape {ya.shape}"
@@ -368,7 +373,10 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
     ya = check_y(net, xa, y)
     bad = (ya != 0.0) & (ya != 1.0)
     if bad.any():
-        raise ValueError(f"y must hold labels 0 or 1 (one-hot rows for a softmax output), got {float(ya[bad][0])!r}")
+        raise ValueError(
+            f"y must hold labels 0 or 1 (one-hot rows for a softmax output), got {float(ya[bad][0])!r} "
+            f"(and {int(bad.sum())} such value(s) in all)"
+        )
     with np.errstate(all="ignore"):
         a, _ = output(net.layers, params, xa)
     if isinstance(net.output_activation, Softmax):

@@ -51,7 +51,7 @@ TARGETS = {
 }
 
 
-def plain_loop(x: FloatArray, y: FloatArray, params: fnn.Params, lr: float, epochs: int) -> FloatArray:
+def plain_loop(x: FloatArray, y: FloatArray, params: tuple[fnn.Dense, ...], lr: float, epochs: int) -> FloatArray:
     """The loop a student writes: np.dot, in-place updates, a sigmoid 1 / (1 + exp(-z))."""
     w1, w2, w3 = (np.array(p.w) for p in params)
     b1, b2, b3 = (np.array(p.b) for p in params)
@@ -166,10 +166,10 @@ def bench_stacked(repeats: int, epochs: int) -> dict[str, Any]:
         seeds = list(range(m))
         config = fnn.TrainConfig(epochs=epochs, optimizer=fnn.sgd(lr=LR), loss=fnn.mse, seed=seeds)
         params = fnn.init(net, seed=seeds)
-        start = fresh_start(prepare(net, params, data["xor"], config), params, config.optimizer.init(params))
         run = prepare(net, params, data["xor"], config)
-        engine.fold_part((attrs.evolve(run, config=attrs.evolve(config, epochs=5)), start))
-        t = statistics.median(_timed(lambda: engine.fold_part((run, start)))[0] for _ in range(repeats))
+        fresh = fresh_start(run, params, config.optimizer.init(params))
+        engine.fold_part((attrs.evolve(run, config=attrs.evolve(config, epochs=5)), fresh))
+        t = statistics.median(_timed(lambda: engine.fold_part((run, fresh)))[0] for _ in range(repeats))
         out["one_chunk_one_core"][f"{m}_xor"] = {"models": m, "epochs": epochs, "model_epochs_per_s": m * epochs / t}
     measure("threads", None, None)
     out["reference"] = {}

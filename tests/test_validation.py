@@ -124,30 +124,30 @@ CASES: list[Case] = [
         r"data must be a Dataset \(e\.g\. fnn\.generate_linear\(seed=0\)\), got tuple",
     ),
     # --- labels
-    (
+    (  # (mse takes any finite targets: real-valued ones are regression targets)
         "labels 0.5",
-        lambda: fnn.grad(NET, PARAMS, X[:2], [[0.0], [0.5]], loss="mse"),
+        lambda: fnn.grad(NET, PARAMS, X[:2], [[0.0], [0.5]], loss="bce"),
         ValueError,
-        r"y must hold labels 0 or 1",
+        r"y must hold labels 0 or 1 for loss 'bce', got 0\.5 \(and 1 such value\(s\) in all\); for real-valued targets use 'mse'",
     ),
     (
         "labels -1 and 2",
         lambda: fnn.accuracy(NET, PARAMS, X[:2], [[-1.0], [2.0]]),
         ValueError,
-        r"y must hold labels 0 or 1.*2 such value",
+        r"y must hold labels 0 or 1 \(one-hot rows for a softmax output\), got -1\.0",
     ),
     ("labels NaN", lambda: fnn.grad(NET, PARAMS, X[:1], [[np.nan]], loss="mse"), ValueError, r"y must be finite"),
     (
         "labels 1-D",
         lambda: fnn.grad(NET, PARAMS, X[:3], [0.0, 1.0, 1.0], loss="mse"),
         ValueError,
-        r"y must have shape \(n, outputs\) such as \(3, 1\).*reshape",
+        r"y must have shape \(n, outputs\) such as \(3, 1\), got shape \(3,\); reshape it",
     ),
     (
         "labels wrong n",
         lambda: fnn.grad(NET, PARAMS, X[:3], [[0.0], [1.0]], loss="mse"),
         ValueError,
-        r"y must have shape \(3, outputs\) to match x",
+        r"y must have shape \(3, 1\) to match x, got shape \(2, 1\)",
     ),
     (
         "labels wrong outputs",
@@ -196,26 +196,26 @@ CASES: list[Case] = [
         "unknown hidden activation",
         lambda: fnn.mlp((2, 3, 1), hidden="swish"),
         ValueError,
-        r"hidden must be one of 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'; got 'swish'",
+        r"hidden must be one of 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity', 'softmax'; got 'swish'",
     ),
     (
         "unknown output activation",
-        lambda: fnn.mlp((2, 3, 1), output="softmax"),
+        lambda: fnn.mlp((2, 3, 1), output="softplus"),
         ValueError,
-        r"output must be one of 'sigmoid'.*got 'softmax'",
+        r"output must be one of 'sigmoid'.*'softmax'; got 'softplus'",
     ),
     ("activation wrong type", lambda: fnn.mlp((2, 3, 1), hidden=None), TypeError, r"hidden must be an activation name"),  # type: ignore[arg-type]
     (
         "unknown loss in grad",
         lambda: fnn.grad(NET, PARAMS, X, Y, loss="l1"),
         ValueError,
-        r"loss must be one of 'mse', 'bce'; got 'l1'",
+        r"loss must be one of 'mse', 'bce', 'cross_entropy'; got 'l1'",
     ),
     (
         "unknown loss in config",
-        lambda: cfg(loss="cross_entropy"),
+        lambda: cfg(loss="categorical_crossentropy"),
         ValueError,
-        r"loss must be one of 'mse', 'bce'; got 'cross_entropy'",
+        r"loss must be one of 'mse', 'bce', 'cross_entropy'; got 'categorical_crossentropy'",
     ),
     (
         "unknown initializer",
@@ -415,7 +415,7 @@ CASES: list[Case] = [
         "loss wrong type",
         lambda: fnn.get_loss(1.0),  # type: ignore[arg-type]
         TypeError,
-        r"loss must be a loss name \(mse, bce\) or a Loss, got 1\.0",
+        r"loss must be a loss name \(mse, bce, cross_entropy\) or a Loss, got 1\.0",
     ),
     # --- optimizers and trees
     (
@@ -495,7 +495,7 @@ def test_error_message(thunk: Callable[[], object], error: type[Exception], matc
 
 BUGS = [
     pytest.param(
-        lambda: fnn.LeakyReLU(alpha=None),  # type: ignore[arg-type]
+        lambda: fnn.LeakyReLU(alpha=None),
         TypeError,
         r"alpha must be a real number",
         id="leaky alpha None",
@@ -523,6 +523,30 @@ BUGS = [
 
 @pytest.mark.parametrize(("thunk", "error", "match"), BUGS)
 def test_error_message_former_bugs(thunk: Callable[[], object], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        thunk()
+
+
+# Messages that said more before the labels' checks moved to the losses (``network.check_y`` no
+# longer goes through ``data.check_xy``); the refusals themselves are in CASES above.
+FIXED_BUGS = [
+    pytest.param(
+        lambda: fnn.accuracy(NET, PARAMS, X[:2], [[-1.0], [2.0]]),
+        ValueError,
+        r"y must hold labels 0 or 1.*2 such value",
+        id="accuracy labels -1 and 2: the count",
+    ),
+    pytest.param(
+        lambda: fnn.grad(NET, PARAMS, X[:3], [0.0, 1.0, 1.0], loss="mse"),
+        ValueError,
+        r"y must have shape \(n, outputs\) such as \(3, 1\).*reshape",
+        id="labels 1-D: the reshape hint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("thunk", "error", "match"), FIXED_BUGS)
+def test_error_message_fixed_bugs(thunk: Callable[[], object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         thunk()
 

@@ -72,7 +72,14 @@ HIDDEN_SIZES = ((1, 1), (2, 2), (4, 4), (10, 10), (16, 16), (100, 100))
 MINI_BATCHES = 4
 """Mini-batch SGD splits the data into this many shuffled batches per epoch."""
 
-D_OPTIMIZERS = ("momentum", "nesterov", "adam", "rmsprop", "adagrad")
+D_OPTIMIZERS: dict[str, dict[str, float]] = {
+    "momentum": {"lr": 0.1, "beta": 0.9},
+    "nesterov": {"lr": 0.1, "beta": 0.9},
+    "adam": {"lr": 1e-2, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "rmsprop": {"lr": 1e-2, "decay": 0.9, "eps": 1e-8},
+    "adagrad": {"lr": 0.1, "eps": 1e-8},
+}
+"""Experiment D's optimizers and the hyperparameters it compares them with (the lab's learning rates)."""
 """Experiment D's optimizers besides SGD, each with its defaults from ``fnn.OPTIMIZERS``."""
 
 
@@ -136,8 +143,7 @@ def experiment_settings(key: str) -> tuple[Setting, ...]:
             _default("D", f"SGD, full batch, lr={_fmt_lr(DEFAULT_LR)}"),
             Setting("D", f"SGD, {MINI_BATCHES} shuffled mini-batches, lr={_fmt_lr(DEFAULT_LR)}", batches=MINI_BATCHES),
         ]
-        for name in D_OPTIMIZERS:
-            hyper = {k: v for k, v in fnn.OPTIMIZERS[name].items() if isinstance(v, (bool, int, float))}
+        for name, hyper in D_OPTIMIZERS.items():
             rest = tuple(sorted((k, v) for k, v in hyper.items() if k != "lr"))
             shown = ", ".join(f"{k}={v:g}" for k, v in hyper.items() if not isinstance(v, bool))
             out.append(Setting("D", f"{name} ({shown})", optimizer=name, hyper=rest, lr=float(hyper["lr"])))
