@@ -178,6 +178,12 @@ class DenseLayer:
     out_features: int = attrs.field(converter=_validate.as_int, validator=positive_size)
     activation: Activation = attrs.field(default=Identity(), converter=_activation)
 
+    def __attrs_post_init__(self) -> None:
+        if self.activation.name == "softmax" and self.out_features < 2:
+            raise ValueError(
+                f"activation softmax needs out_features >= 2 (over one output it is the constant 1), got {self.out_features}"
+            )
+
     def init(self, rng: np.random.Generator, scheme: str) -> Dense:
         initializer = INITIALIZERS[_validate.choice("scheme", scheme, tuple(INITIALIZERS))]
         w = initializer(rng, (self.in_features, self.out_features), self.in_features, self.out_features)

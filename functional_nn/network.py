@@ -33,7 +33,7 @@ from functional_nn._records import FloatArray
 from functional_nn.activations import Activation, Softmax, get_activation
 from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
 from functional_nn.layers import INITIALIZERS, Cache, Dense, DenseLayer, Layer
-from functional_nn.losses import Loss, get_loss
+from functional_nn.losses import Loss, cross_entropy, get_loss
 from functional_nn.tree import leaves as tree_leaves
 from functional_nn.tree import tree_map
 
@@ -377,6 +377,8 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
             f"y must hold labels 0 or 1 (one-hot rows for a softmax output), got {float(ya[bad][0])!r} "
             f"(and {int(bad.sum())} such value(s) in all)"
         )
+    if isinstance(net.output_activation, Softmax):
+        cross_entropy.check_labels(ya, "y")
     with np.errstate(all="ignore"):
         a, _ = output(net.layers, params, xa)
     if isinstance(net.output_activation, Softmax):
