@@ -182,7 +182,8 @@ class Softmax:
     name: str = attrs.field(default="softmax", init=False)
 
     def value(self, z: FloatArray) -> FloatArray:
-        e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+        with np.errstate(over="ignore"):  # z - max may round to -inf (|z| near 1e308): its exp is 0, as it should be
+            e = np.exp(z - np.max(z, axis=-1, keepdims=True))
         out: FloatArray = e / np.sum(e, axis=-1, keepdims=True)
         return out
 

@@ -50,7 +50,7 @@ class EpochStats:
     """What one epoch measured, one value per model (shape `models`)."""
 
     loss: FloatArray  # mean loss over the epoch's samples
-    hits: FloatArray  # correct labels counted over the epoch's samples and outputs
+    hits: FloatArray  # the epoch's summed scores (network.score): correct labels, or squared errors
     grad_norm: FloatArray  # norm of the gradient (mini-batch: mean over the batches)
 
 

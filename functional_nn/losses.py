@@ -164,8 +164,11 @@ class CrossEntropy:
     def value(self, z: FloatArray, a: FloatArray, y: FloatArray) -> FloatArray:
         del a
         top = np.max(z, axis=-1, keepdims=True)
-        logsumexp = top + np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True))
-        out: FloatArray = model_sum(y * (logsumexp - z)) / z.shape[-2]  # one-hot y: logsumexp - z_label
+        with np.errstate(over="ignore"):  # z - top may round to -inf (|z| near 1e308): its exp is 0, as it should be
+            shifted = z - top
+        logsumexp = top + np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+        picked = np.sum(y * z, axis=-1, keepdims=True)  # one-hot y: the label's logit
+        out: FloatArray = model_sum(logsumexp - picked) / z.shape[-2]
         return out
 
     def delta(self, z: FloatArray, a: FloatArray, y: FloatArray, activation: Activation) -> FloatArray:
@@ -181,11 +184,13 @@ class CrossEntropy:
 
     def check_labels(self, y: FloatArray, name: str) -> None:
         _binary_labels(y, name, "cross_entropy")
+        if y.shape[-1] < 2:
+            raise ValueError(f"{name} must have k >= 2 one-hot columns for loss 'cross_entropy', got shape {y.shape}")
         rows = y.sum(axis=-1) != 1.0
-        if y.shape[-1] < 2 or rows.any():
+        if rows.any():
             raise ValueError(
-                f"{name} must hold one-hot rows (one 1, the rest 0; k >= 2 columns) for loss 'cross_entropy', "
-                f"got shape {y.shape} with {int(rows.sum())} row(s) that are not; build them with fnn.one_hot(labels)"
+                f"{name} must hold one-hot rows (one 1, the rest 0) for loss 'cross_entropy', got "
+                f"{int(rows.sum())} row(s) that are not; build them with fnn.one_hot(labels)"
             )
 
 

@@ -68,7 +68,8 @@ class Trace:
     Attributes:
         loss: `(epochs_run, *models)` loss during each epoch (full batch: of the
             params before that epoch's update; mini-batch: mean over the batches).
-        accuracy: same shape; share of correct labels, measured as ``loss``.
+        accuracy: same shape, measured as ``loss``: the share of correct labels (per output
+            for binary data, per sample by argmax for multiclass), or R^2 for regression.
         grad_norm: same shape; Euclidean norm of the gradient (mini-batch: mean over batches).
         params: final params (after divergence: the last params whose loss was finite).
         opt_state: optimizer state belonging to ``params``.

@@ -26,8 +26,10 @@ import functional_nn as fnn
 from functional_nn.optimizers import MomentumState, OptState
 from functional_nn.tree import leaves, tree_map
 from tests.engine_helpers import assert_close_run, assert_same_run, custom_sgd
+from tests.pairing import fit_outputs, output_for
 
 DATA = fnn.generate_linear(24, seed=1)  # mini-batches of 7: 7, 7, 7 and 3
+DATA3 = fnn.generate_gauss(24, classes=3, noise=0.3, seed=1)  # one-hot, for a softmax output (3 outputs)
 BATCH = 7
 SEEDS = [3, 4, 5]
 SCALE = np.array([0.5, 1.0, 2.0])  # per-model learning rates: the factory's default times these
@@ -78,7 +80,13 @@ def _assert_equivalent(fast: fnn.Trace, ref: fnn.Trace, net: fnn.Network) -> Non
 
 
 def _mlp(hidden: str | fnn.Activation, output: str | fnn.Activation) -> fnn.Network:
-    return fnn.mlp((2, 5, 4, 1), hidden=hidden, output=output)
+    """(2, 5, 4, 1), or (2, 5, 4, 3) for an output that needs several (a softmax)."""
+    return fnn.mlp(fit_outputs((2, 5, 4, 1), fnn.get_activation(output)), hidden=hidden, output=output)
+
+
+def _data(net: fnn.Network) -> fnn.Dataset:
+    """The data set for ``net``'s outputs: binary labels for one, three classes for three."""
+    return DATA if net.out_features == 1 else DATA3
 
 
 ACTIVATIONS: list[fnn.Activation] = [*fnn.ACTIVATIONS.values(), fnn.LeakyReLU(alpha=0.3)]
@@ -92,7 +100,7 @@ ACTIVATIONS: list[fnn.Activation] = [*fnn.ACTIVATIONS.values(), fnn.LeakyReLU(al
 def test_every_activation_hidden_and_output(act: fnn.Activation, mode: str) -> None:
     net = _mlp(act, act)
     lr = 0.02 * SCALE if MODES[mode][1] else 0.02  # small enough for the deep linear (identity) network
-    fast, ref = _both(net, _config(mode, fnn.sgd(lr=lr), loss="mse"))
+    fast, ref = _both(net, _config(mode, fnn.sgd(lr=lr), loss="mse"), _data(net))
     assert fast.stop_reasons == ref.stop_reasons and all(r == "epochs done" for r in fast.stop_reasons)
     _assert_equivalent(fast, ref, net)
 
@@ -100,8 +108,9 @@ def test_every_activation_hidden_and_output(act: fnn.Activation, mode: str) -> N
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("loss", tuple(fnn.LOSSES))
 def test_every_loss(loss: str, mode: str) -> None:
-    net = _mlp("relu", "sigmoid" if loss == "bce" else "tanh")
-    fast, ref = _both(net, _config(mode, "adam", loss=loss))
+    output = "tanh" if loss == "mse" else output_for(fnn.LOSSES[loss])  # bce: sigmoid, cross_entropy: softmax
+    net = _mlp("relu", output)
+    fast, ref = _both(net, _config(mode, "adam", loss=loss), _data(net))
     _assert_equivalent(fast, ref, net)
 
 

@@ -21,15 +21,27 @@ from tests.helpers import (
     snapshot,
     structure,
 )
+from tests.pairing import fit_outputs, labels_for, output_for
 
 HIDDEN = tuple(fnn.ACTIVATIONS)
 LOSSES = tuple(fnn.LOSSES)
 SIZES = [(2, 3, 1), (2, 5, 4, 1), (3, 4, 2)]
+# each loss with the output it follows (bce: sigmoid, cross_entropy: softmax, mse: sigmoid) and the
+# sizes that output takes (a softmax: k >= 2 outputs, so (2, 3, 1) becomes (2, 3, 3))
+LOSS_SIZES = [
+    pytest.param(name, fit_outputs(sizes, output_for(loss)), id=f"{name}-{fit_outputs(sizes, output_for(loss))}")
+    for name, loss in fnn.LOSSES.items()
+    for sizes in SIZES
+]
 
 
-def batch(sizes: tuple[int, ...], n: int, seed: int) -> tuple[FloatArray, FloatArray]:
+SIGMOID = fnn.Sigmoid()
+
+
+def batch(sizes: tuple[int, ...], n: int, seed: int, output: fnn.Activation = SIGMOID) -> tuple[FloatArray, FloatArray]:
+    """Inputs and labels that fit ``output`` (one-hot rows for a softmax, else 0/1)."""
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, sizes[0])), binary_labels(rng, (n, sizes[-1]))
+    return rng.standard_normal((n, sizes[0])), labels_for(output, rng, (n, sizes[-1]))
 
 
 def with_random_biases(params: tuple[fnn.Dense, ...], seed: int) -> tuple[fnn.Dense, ...]:
@@ -41,14 +53,14 @@ def with_random_biases(params: tuple[fnn.Dense, ...], seed: int) -> tuple[fnn.De
 # -------------------------------------------------------------- gradients ---
 
 
-@pytest.mark.parametrize("sizes", SIZES, ids=str)
-@pytest.mark.parametrize("loss_name", LOSSES)
+@pytest.mark.parametrize(("loss_name", "sizes"), LOSS_SIZES)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_grad_matches_central_differences(hidden: str, loss_name: str, sizes: tuple[int, ...]) -> None:
-    net = fnn.mlp(sizes, hidden=hidden, output="sigmoid")
-    params = with_random_biases(fnn.init(net, seed=1), seed=2)
-    x, y = batch(sizes, n=8, seed=3)
     loss = fnn.LOSSES[loss_name]
+    output = output_for(loss)
+    net = fnn.mlp(sizes, hidden=hidden, output=output)
+    params = with_random_biases(fnn.init(net, seed=1), seed=2)
+    x, y = batch(sizes, n=8, seed=3, output=output)
     value, grads = fnn.grad(net, params, x, y, loss=loss)
     assert value.shape == ()
 
@@ -64,7 +76,7 @@ def test_grad_matches_central_differences_for_every_output_activation(output: st
     sizes = (3, 4, 2)
     net = fnn.mlp(sizes, hidden="tanh", output=output)
     params = with_random_biases(fnn.init(net, seed=5), seed=6)
-    x, y = batch(sizes, n=6, seed=7)
+    x, y = batch(sizes, n=6, seed=7, output=net.output_activation)  # a softmax: through its general backward
     _, grads = fnn.grad(net, params, x, y, loss="mse")
     check_tree_grad(lambda p: float(fnn.grad(net, p, x, y, loss="mse")[0]), params, grads, seed=8)
 
@@ -121,10 +133,10 @@ def test_grad_accepts_loss_names_and_records_alike() -> None:
 def test_value_and_grad_is_grad_and_forward_in_one_pass(loss_name: str, models: tuple[int, ...]) -> None:
     """The unchecked backward fold gives what the checked entry points give, bit for bit."""
     sizes = (3, 5, 4, 2)
-    net = fnn.mlp(sizes, hidden="tanh")
-    params = fnn.init(net, seed=[0, 1, 2] if models else 0)
-    x, y = batch(sizes, n=6, seed=1)
     loss = fnn.LOSSES[loss_name]
+    net = fnn.mlp(sizes, hidden="tanh", output=output_for(loss))
+    params = fnn.init(net, seed=[0, 1, 2] if models else 0)
+    x, y = batch(sizes, n=6, seed=1, output=output_for(loss))
     value, grads, out = network.value_and_grad(net.layers, params, x, y, loss)
     checked_value, checked_grads = fnn.grad(net, params, x, y, loss=loss)
     assert value.shape == models
@@ -282,13 +294,13 @@ def test_stacked_init_members_equal_single_inits() -> None:
         assert_trees_equal(tuple(attrs.evolve(p, w=p.w[k], b=p.b[k]) for p in stacked), fnn.init(net, seed=k))
 
 
-@pytest.mark.parametrize("loss_name", LOSSES)
-@pytest.mark.parametrize("sizes", SIZES, ids=str)
+@pytest.mark.parametrize(("loss_name", "sizes"), LOSS_SIZES)
 def test_stacked_forward_and_grad_equal_separate_calls(sizes: tuple[int, ...], loss_name: str) -> None:
-    net = fnn.mlp(sizes, hidden="tanh")
+    output = output_for(fnn.LOSSES[loss_name])
+    net = fnn.mlp(sizes, hidden="tanh", output=output)
     seeds = [0, 1, 2]
     stacked = fnn.init(net, seed=seeds)
-    x, y = batch(sizes, n=6, seed=9)
+    x, y = batch(sizes, n=6, seed=9, output=output)
     out = fnn.forward(net, stacked, x)
     value, grads = fnn.grad(net, stacked, x, y, loss=loss_name)
     acc = fnn.accuracy(net, stacked, x, y)

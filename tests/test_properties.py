@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 import functional_nn as fnn
 from functional_nn.tree import leaves
 from tests.helpers import FloatArray, structure
+from tests.pairing import output_for
 
 T = TypeVar("T")
 
@@ -56,10 +57,15 @@ def mostly(valid: st.SearchStrategy[T], invalid: st.SearchStrategy[Any]) -> st.S
 
 
 @st.composite
-def batches(draw: st.DrawFn, features: int = 2, outputs: int = 1) -> tuple[FloatArray, FloatArray]:
-    """A valid batch: finite inputs `(n, features)` and labels in {0, 1} `(n, outputs)`."""
+def batches(
+    draw: st.DrawFn, features: int = 2, outputs: int = 1, *, one_hot: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """A valid batch: finite inputs `(n, features)` and labels in {0, 1} `(n, outputs)` (one-hot rows if asked)."""
     n = draw(st.integers(1, 8))
     x = draw(hnp.arrays(np.float64, (n, features), elements=FINITE))
+    if one_hot:
+        classes = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, outputs - 1)))
+        return x, (np.arange(outputs) == classes[:, None]).astype(np.float64)
     y = draw(hnp.arrays(np.float64, (n, outputs), elements=LABELS))
     return x, y
 
@@ -105,6 +111,24 @@ def _all_finite(tree: object) -> bool:
 RELAXED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NET = fnn.mlp((2, 3, 1))
 PARAMS = fnn.init(NET, seed=0)
+SOFTMAX_NET = fnn.mlp((2, 3, 3), output="softmax")  # for the losses that need a softmax output
+SOFTMAX_PARAMS = fnn.init(SOFTMAX_NET, seed=0)
+
+
+def net_for(loss: str | fnn.Loss) -> tuple[fnn.Network, fnn.Params]:
+    """NET, or SOFTMAX_NET for a loss that does not follow a sigmoid (cross_entropy)."""
+    softmax = isinstance(output_for(fnn.get_loss(loss)), fnn.Softmax)
+    return (SOFTMAX_NET, SOFTMAX_PARAMS) if softmax else (NET, PARAMS)
+
+
+def batches_for(loss: str) -> st.SearchStrategy[tuple[FloatArray, FloatArray]]:
+    """Valid batches for ``net_for(loss)``: 0/1 labels `(n, 1)`, or one-hot rows `(n, 3)`."""
+    net, _ = net_for(loss)
+    return batches(outputs=net.out_features, one_hot=net is SOFTMAX_NET)
+
+
+def _loss_and_batch(loss: str) -> st.SearchStrategy[tuple[str, tuple[Any, Any]]]:
+    return st.tuples(st.just(loss), mostly(batches_for(loss), spoilt(batches_for(loss))))
 
 
 def test_tally_fails_a_property_whose_asserts_never_run() -> None:
@@ -252,18 +276,20 @@ def test_grad() -> None:
     tally = Tally()
 
     @RELAXED
-    @given(xy=mostly(batches(), spoilt(batches())), loss=st.sampled_from(tuple(fnn.LOSSES)))
-    @example(xy=([[0.0, np.nan]], [[1.0]]), loss="mse")
-    def prop(xy: tuple[Any, Any], loss: str) -> None:
-        x, y = xy
+    @given(case=st.sampled_from(tuple(fnn.LOSSES)).flatmap(_loss_and_batch))
+    @example(case=("mse", ([[0.0, np.nan]], [[1.0]])))
+    @example(case=("cross_entropy", ([[0.0, 1.0]], [[1.0, 1.0, 0.0]])))
+    def prop(case: tuple[str, tuple[Any, Any]]) -> None:
+        loss, (x, y) = case
+        net, params = net_for(loss)
         tally.runs += 1
-        result = tally.outcome(lambda: fnn.grad(NET, PARAMS, x, y, loss=loss))
+        result = tally.outcome(lambda: fnn.grad(net, params, x, y, loss=loss))
         if result is None:
             return
         tally.checked += 1
         value, grads = result
         assert value.shape == () and np.isfinite(value) and float(value) >= 0.0
-        assert structure(grads) == structure(PARAMS) and _all_finite(grads)
+        assert structure(grads) == structure(params) and _all_finite(grads)
 
     prop()
     tally.assert_mostly_checked()
@@ -275,8 +301,10 @@ def test_grad() -> None:
     loss=st.sampled_from(tuple(fnn.LOSSES)),
 )
 def test_grad_is_finite_for_huge_inputs(x: FloatArray, loss: str) -> None:
-    y = (x[:, :1] > 0).astype(np.float64)
-    value, grads = fnn.grad(NET, PARAMS, x, y, loss=loss)
+    net, params = net_for(loss)
+    classes = (x[:, 0] > 0).astype(np.intp) + (x[:, 1] > 0).astype(np.intp)  # 0, 1 or 2
+    y = np.minimum(classes, 1).astype(np.float64)[:, None] if net is NET else np.eye(3)[classes]
+    value, grads = fnn.grad(net, params, x, y, loss=loss)
     assert np.all(np.isfinite(value)) and _all_finite(grads)
 
 
@@ -325,6 +353,7 @@ def test_optimizer_constructors() -> None:
 
 TRAIN_ARGS = ("epochs", "batch_size", "seed", "stop_loss", "snapshot_every", "loss")
 XOR = fnn.generate_xor_easy()  # 21 samples
+GAUSS3 = fnn.generate_gauss(XOR.n, classes=3, noise=0.2, seed=0)  # 21 samples too, one-hot: for SOFTMAX_NET
 
 
 def test_train_config_and_train() -> None:
@@ -352,6 +381,16 @@ def test_train_config_and_train() -> None:
         replacement=22,
     )
     @example(epochs=3, batch_size=5, seed=1, stop_loss=None, snapshot_every=2, loss="bce", spoil=None, replacement=None)
+    @example(
+        epochs=3,
+        batch_size=4,
+        seed=2,
+        stop_loss=None,
+        snapshot_every=1,
+        loss="cross_entropy",
+        spoil=None,
+        replacement=None,
+    )
     def prop(
         epochs: int,
         batch_size: int | None,
@@ -376,7 +415,8 @@ def test_train_config_and_train() -> None:
         config = tally.outcome(lambda: fnn.TrainConfig(optimizer=fnn.sgd(lr=0.5), **kwargs))
         if config is None or config.epochs > 50:
             return  # (a valid but long run is not trained here)
-        trace = tally.outcome(lambda: fnn.train(NET, PARAMS, XOR, config))
+        net, params = net_for(config.loss)
+        trace = tally.outcome(lambda: fnn.train(net, params, XOR if net is NET else GAUSS3, config))
         if trace is None:
             return
         tally.checked += 1
@@ -394,21 +434,30 @@ def test_train_config_and_train() -> None:
 @pytest.mark.parametrize("lr", [1e3, 1e6, 1e12, 1e300])
 @pytest.mark.parametrize("hidden", ["identity", "relu", "sigmoid"])
 def test_huge_learning_rates_end_cleanly(lr: float, hidden: str) -> None:
+    """A divergence is blamed on the update that caused it (``functional_nn.fold``): "diverged at
+    epoch k" keeps the params from the start of epoch k, whose (full-batch) loss is the last recorded."""
     net = fnn.mlp((2, 8, 1), hidden=hidden, output="identity")
     config = fnn.TrainConfig(epochs=200, optimizer=fnn.sgd(lr=lr), loss="mse")
     trace = fnn.train(net, fnn.init(net, seed=0), fnn.generate_linear(seed=0), config)
     assert _all_finite(trace.params)
-    if trace.stop_reason != "epochs done":
-        k = int(trace.stop_epoch)
-        assert trace.stop_reason == f"diverged at epoch {k}"
-        assert not np.isfinite(trace.loss[k - 1]) and np.all(np.isfinite(trace.loss[: k - 1]))
+    assert np.all(np.isfinite(trace.loss)) and np.isfinite(trace.final_loss)
+    k = int(trace.stop_epoch)  # every one of these learning rates diverges within the 200 epochs
+    assert trace.stop_reason == f"diverged at epoch {k}"
+    assert trace.epochs_run == k
+    if k >= 1:
+        assert float(trace.final_loss) == float(trace.loss[k - 1])  # the params epoch k started from
 
 
 def test_saturated_sigmoids_give_finite_loss_and_grads() -> None:
-    net = fnn.mlp((2, 4, 1))
-    params = (fnn.Dense(w=np.full((2, 4), 1e3), b=np.zeros(4)), fnn.Dense(w=np.full((4, 1), -1e3), b=np.zeros(1)))
     x = np.array([[1.0, 1.0], [-1.0, -1.0]])
-    y = np.array([[1.0], [0.0]])
     for loss in fnn.LOSSES:
+        output = output_for(fnn.get_loss(loss))
+        if isinstance(output, fnn.Softmax):  # logits -4e3 and 4e3 (confidently wrong), then 0 and 0
+            net, w2, y = fnn.mlp((2, 4, 2), output=output), [[-1e3, 1e3]] * 4, np.array([[1.0, 0.0], [0.0, 1.0]])
+        else:
+            net, w2, y = fnn.mlp((2, 4, 1), output=output), [[-1e3]] * 4, np.array([[1.0], [0.0]])
+        params = (fnn.Dense(w=np.full((2, 4), 1e3), b=np.zeros(4)), fnn.Dense(w=np.array(w2), b=np.zeros(len(w2[0]))))
         value, grads = fnn.grad(net, params, x, y, loss=loss)
         assert np.isfinite(value) and _all_finite(grads)
+        if isinstance(output, fnn.Softmax):
+            assert float(value) == pytest.approx((8e3 + np.log(2.0)) / 2, rel=1e-15)

@@ -134,7 +134,7 @@ CASES: list[Case] = [
         "labels -1 and 2",
         lambda: fnn.accuracy(NET, PARAMS, X[:2], [[-1.0], [2.0]]),
         ValueError,
-        r"y must hold labels 0 or 1 \(one-hot rows for a softmax output\), got -1\.0",
+        r"y must hold labels 0 or 1 \(one-hot rows for a softmax output\), got -1\.0 \(and 2 such value\(s\) in all\)",
     ),
     ("labels NaN", lambda: fnn.grad(NET, PARAMS, X[:1], [[np.nan]], loss="mse"), ValueError, r"y must be finite"),
     (
