@@ -7,6 +7,7 @@ and what was given.  They run once at the edge, never inside the training loop.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -132,12 +133,22 @@ def as_array(name: str, value: object) -> Any:
 _BLOCK = 1 << 16
 
 
+def distinct(a: FloatArray) -> FloatArray:
+    """``a`` with every broadcast axis (stride 0) cut to one entry: the values it holds, each once."""
+    if not any(s == 0 for s in a.strides):
+        return a
+    return a[tuple(slice(0, 1) if s == 0 else slice(None) for s in a.strides)]
+
+
 def count_non_finite(a: FloatArray) -> int:
     """The number of NaN/inf entries, counted block by block along the first axis, so a huge
     broadcast view (many rows, little memory) is checked in bounded memory."""
+    # a broadcast view: check each value once, count it as often as it repeats
+    repeats = int(math.prod(int(n) for n, s in zip(a.shape, a.strides) if s == 0))
+    a = distinct(a)
     if a.ndim == 0 or a.shape[0] <= _BLOCK:
-        return int(a.size - np.count_nonzero(np.isfinite(a)))
-    return sum(count_non_finite(a[i : i + _BLOCK]) for i in range(0, a.shape[0], _BLOCK))
+        return repeats * int(a.size - np.count_nonzero(np.isfinite(a)))
+    return repeats * sum(count_non_finite(a[i : i + _BLOCK]) for i in range(0, a.shape[0], _BLOCK))
 
 
 def choice(name: str, value: object, options: Sequence[str]) -> str:

@@ -165,7 +165,7 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Ru
         if arr.shape[1] != want:
             raise ValueError(f"{name} must have shape (n, {want}) to match the network, got shape {arr.shape}")
     config.loss.check_output(net.output_activation)
-    config.loss.check_labels(data.y, "data.y")
+    config.loss.check_labels(_validate.distinct(data.y), "data.y")
     if config.batch_size is not None and config.batch_size > data.n:
         raise ValueError(f"batch_size must be between 1 and the number of samples ({data.n}), got {config.batch_size}")
     seeds = _run_seeds(config.seed, models)
@@ -173,18 +173,21 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Ru
         if isinstance(value, np.ndarray) and (not models or value.shape != models):
             expected = "a number for a single model" if not models else f"a number or an array of shape {models}"
             raise ValueError(f"optimizer {name} must be {expected}, got an array of shape {value.shape}")
-    x, y = normalized(data.x), normalized(data.y)
+    x, y = normalized(data.x, "data.x"), normalized(data.y, "data.y")
     return Run(net=net, x=x, y=y, config=config, models=models, seeds=seeds, task=data.task)
 
 
-def normalized(a: FloatArray) -> FloatArray:
+def normalized(a: FloatArray, name: str = "x") -> FloatArray:
     """``a`` as a C-contiguous, aligned, read-only float64 array (a copy only when it is not one).
 
     NumPy's matmul hands aligned contiguous data to BLAS and computes other
     layouts itself, in another order: normalizing at the edge makes the
     results independent of how the caller's memory was laid out.
     """
-    out = np.require(a, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
+    try:
+        out = np.require(a, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
+    except MemoryError:  # a huge broadcast view, say: its copy does not fit
+        raise ValueError(f"{name} of shape {a.shape} does not fit in memory as a contiguous array") from None
     if out is a:
         out = a.view()
     out.flags.writeable = False

@@ -121,7 +121,7 @@ def check_xy(
         (dtype('float64'), False)
     """
     xa, ya = _check_shapes(x, y, x_name, y_name)
-    message = _not_binary(ya, y_name, None)
+    message = _not_binary(_validate.distinct(ya), y_name, None)
     if message is not None:
         raise ValueError(message)
     return xa, ya
@@ -179,14 +179,15 @@ def check_task(
     if task is not None:
         task = _validate.choice("task", task, TASKS)
     xa, ya = _check_shapes(x, y, x_name, y_name)
+    values = _validate.distinct(ya)  # a broadcast view's values, each once
     if task is None:
-        return xa, ya, _infer_task(ya, y_name)
+        return xa, ya, _infer_task(values, y_name)
     if task == "binary":
-        message = _not_binary(ya, y_name, task)
+        message = _not_binary(values, y_name, task)
         if message is not None:
             raise ValueError(message)
     elif task == "multiclass":
-        _check_one_hot(ya, y_name)
+        _check_one_hot(values, y_name)
     return xa, ya, task
 
 

@@ -19,8 +19,9 @@ by the training loop) do no checks.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Generic, TypeAlias
 
 import attrs
@@ -350,7 +351,7 @@ def forward(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike) -> FloatAr
     """
     models = model_shape(net, params)
     xa = check_x(net, x, models)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _fits_in_memory("x", xa):
         a, _ = output(net.layers, params, xa)
     return _finite("forward", a)
 
@@ -379,7 +380,7 @@ def accuracy(net: Network[P], params: tuple[P, ...], x: npt.ArrayLike, y: npt.Ar
         )
     if isinstance(net.output_activation, Softmax):
         cross_entropy.check_labels(ya, "y")
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _fits_in_memory("x", xa):
         a, _ = output(net.layers, params, xa)
     if isinstance(net.output_activation, Softmax):
         samples: FloatArray = class_hits(a, ya) / ya.shape[-2]
@@ -417,13 +418,22 @@ def grad(
     ya = check_y(net, xa, y)
     loss_fn = get_loss(loss)
     loss_fn.check_output(net.output_activation)
-    loss_fn.check_labels(ya, "y")
-    with np.errstate(all="ignore"):
+    loss_fn.check_labels(_validate.distinct(ya), "y")
+    with np.errstate(all="ignore"), _fits_in_memory("x", xa):
         value, grads, _ = value_and_grad(net.layers, params, xa, ya, loss_fn)
     _finite("grad", value)
     for g in tree_leaves(grads):
         _finite("grad", g)
     return value, grads
+
+
+@contextlib.contextmanager
+def _fits_in_memory(name: str, a: FloatArray) -> Iterator[None]:
+    """Turn a MemoryError (a huge broadcast view, say, whose activations cannot be allocated) into a ValueError."""
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{name} of shape {a.shape} is too large: its activations do not fit in memory") from None
 
 
 def _finite(where: str, result: FloatArray) -> FloatArray:
