@@ -56,7 +56,9 @@ def real_array(instance: object, attribute: attrs.Attribute[Any], value: FloatAr
         raise TypeError(f"{attribute.name} must be an array of real numbers, got dtype {value.dtype}")
 
 
-def _array_eq(a: FloatArray, b: FloatArray) -> bool:
+def _array_eq(a: FloatArray | None, b: FloatArray | None) -> bool:
+    if a is None or b is None:  # an optional array field
+        return a is b
     return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 

@@ -133,6 +133,7 @@ class Run:
         models: ``()`` for one model, ``(M,)`` for a stack.
         seeds: one seed per model.
         task: the data's task (``Dataset.task``): what the trace's ``accuracy`` measures.
+        val_x, val_y: the validation set, or None.
     """
 
     net: Network
@@ -142,13 +143,15 @@ class Run:
     models: tuple[int, ...]
     seeds: tuple[int, ...]
     task: str = "binary"
+    val_x: FloatArray | None = None
+    val_y: FloatArray | None = None
 
     def models_slice(self, lo: int, hi: int) -> Run:
         """Models ``lo:hi`` of a stacked run, as a stacked run of their own."""
         return attrs.evolve(self, config=self.config.models_slice(lo, hi), models=(hi - lo,), seeds=self.seeds[lo:hi])
 
 
-def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Run:
+def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig, validation: Dataset | None = None) -> Run:
     """Check everything a training run needs, once, and return it as a ``Run``.
 
     Raises:
@@ -174,7 +177,21 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig) -> Ru
             expected = "a number for a single model" if not models else f"a number or an array of shape {models}"
             raise ValueError(f"optimizer {name} must be {expected}, got an array of shape {value.shape}")
     x, y = normalized(data.x, "data.x"), normalized(data.y, "data.y")
-    return Run(net=net, x=x, y=y, config=config, models=models, seeds=seeds, task=data.task)
+    run = Run(net=net, x=x, y=y, config=config, models=models, seeds=seeds, task=data.task)
+    if validation is None:
+        return run
+    if not isinstance(validation, Dataset):
+        raise TypeError(f"validation must be a Dataset or None, got {type(validation).__name__}")
+    for name, given, like in (("validation.x", validation.x, data.x), ("validation.y", validation.y, data.y)):
+        if given.shape[1] != like.shape[1]:
+            raise ValueError(
+                f"{name} must have shape (n, {like.shape[1]}) to match the network, got shape {given.shape}"
+            )
+    if validation.task != data.task:
+        raise ValueError(f"validation must have the task of data ({data.task!r}), got {validation.task!r}")
+    config.loss.check_labels(_validate.distinct(validation.y), "validation.y")
+    val_x, val_y = normalized(validation.x, "validation.x"), normalized(validation.y, "validation.y")
+    return attrs.evolve(run, val_x=val_x, val_y=val_y)
 
 
 def normalized(a: FloatArray, name: str = "x") -> FloatArray:

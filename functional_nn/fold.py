@@ -37,7 +37,7 @@ import numpy.typing as npt
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import Run
 from functional_nn.network import output, score, seed_sequence, value_and_grad
-from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace
+from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, optional_array
 from functional_nn.tree import global_norm, tree_map
 
 __all__ = ["Carry", "EpochStats", "Progress", "Start", "Step", "advance", "epoch_step", "fold", "fresh_start"]
@@ -63,6 +63,7 @@ class Progress:
         epochs: the configured number of epochs.
         loss, accuracy, grad_norm: this epoch's values, shape `models` (read-only copies).
         trace: the finished Trace on the last item, else None.
+        val_loss, val_accuracy: on the validation set, or None without one.
     """
 
     epoch: int
@@ -71,6 +72,8 @@ class Progress:
     accuracy: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
     grad_norm: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
     trace: Trace | None = None
+    val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
+    val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
 
 def batch_order(run: Run, epoch: int) -> npt.NDArray[np.intp] | None:
@@ -232,16 +235,16 @@ class _History:
 
     _BLOCK = 1 << 20
 
-    def __init__(self, epochs: int, models: tuple[int, ...]) -> None:
+    def __init__(self, epochs: int, models: tuple[int, ...], columns: int) -> None:
         self.rows = 0
-        self.arrays = [np.full((min(epochs, self._BLOCK),) + models, np.nan) for _ in range(3)]
+        self.arrays = [np.full((min(epochs, self._BLOCK),) + models, np.nan) for _ in range(columns)]
         self.limit = epochs
 
-    def record(self, stats: EpochStats, active: BoolArray, all_active: bool) -> None:
+    def record(self, values: tuple[FloatArray, ...], active: BoolArray, all_active: bool) -> None:
         if self.rows == self.arrays[0].shape[0]:
             size = min(2 * self.rows, self.limit)
             self.arrays = [np.concatenate([a, np.full((size - self.rows,) + a.shape[1:], np.nan)]) for a in self.arrays]
-        for buf, value in zip(self.arrays, (stats.loss, stats.hits, stats.grad_norm)):
+        for buf, value in zip(self.arrays, values):
             buf[self.rows] = value if all_active else np.where(active, value, np.nan)
         self.rows += 1
 
@@ -269,13 +272,15 @@ def fold(
     step may keep them in its own layout; the reference step keeps records).
     """
     cfg = run.config
-    carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models)
+    validated = run.val_x is not None
+    carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models, 5 if validated else 3)
     snapshots: list[tuple[int, Any]] = []
     epoch = start.epochs_run
     while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
         epoch += 1
+        held_out = _held_out(run, records(carry.params)) if validated else ()
         params, state, stats = step(run, carry.params, carry.state, epoch)
-        history.record(stats, carry.active, carry.all_active)
+        history.record((stats.loss, stats.hits, stats.grad_norm, *held_out), carry.active, carry.all_active)
         before = carry
         carry = advance(carry, params, state, stats.loss, epoch, cfg.stop_loss)
         if not carry.all_active:
@@ -283,12 +288,11 @@ def fold(
         if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
             snapshots.append((epoch, records(carry.params)))
         if on_epoch and epoch < cfg.epochs and carry.active.any():
-            row = history.rows - 1
-            loss, count, norm = (a[row].copy() for a in history.arrays)
-            yield Progress(epoch=epoch, epochs=cfg.epochs, loss=loss, accuracy=metric(run, count), grad_norm=norm)
+            yield _progress(run, epoch, [a[history.rows - 1].copy() for a in history.arrays])
     carry = attrs.evolve(carry, stop_epoch=np.where(carry.active, epoch, carry.stop_epoch))
     carry, final_loss, final_hits = _final_check(run, carry, records)
-    loss, count, norm = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
+    rows = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
+    loss, count, norm = rows[:3]
     trace = Trace(
         loss=loss,
         accuracy=metric(run, count),
@@ -304,27 +308,40 @@ def fold(
         config=cfg,
         seed=cfg.seed,
         resume_point=ResumePoint(records(carry.prev_params), _per_model(records(carry.prev_state), run.models)),
+        val_loss=rows[3] if validated else None,
+        val_accuracy=metric(run, rows[4], run.val_y) if validated else None,
     )
-    last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in (loss, count, norm)]
-    yield Progress(  # after a divergence it repeats the last epoch recorded, now with the trace
-        epoch=start.epochs_run + len(loss),
-        epochs=cfg.epochs,
-        loss=last[0],
-        accuracy=metric(run, last[1]),
-        grad_norm=last[2],
-        trace=trace,
-    )
+    last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in rows]
+    # after a divergence it repeats the last epoch recorded, now with the trace
+    yield attrs.evolve(_progress(run, start.epochs_run + len(loss), last), trace=trace)
 
 
-def metric(run: Run, total: FloatArray) -> FloatArray:
-    """An epoch's summed scores (``network.score``) as the trace's ``accuracy``: the share of correct
+def _progress(run: Run, epoch: int, row: list[FloatArray]) -> Progress:
+    """The Progress of one row of the history: loss, score, norm (and the held-out loss and score)."""
+    if len(row) == 3:
+        return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2])
+    val_accuracy = metric(run, row[4], run.val_y)
+    return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2], None, row[3], val_accuracy)
+
+
+def _held_out(run: Run, params: Any) -> tuple[FloatArray, FloatArray]:
+    """The held-out loss and score of ``params`` (no checks: ``config.prepare`` made them)."""
+    assert run.val_x is not None and run.val_y is not None
+    a, caches = output(run.net.layers, params, run.val_x)
+    return run.config.loss.value(caches[-1].z, a, run.val_y), score(run.task, a, run.val_y)
+
+
+def metric(run: Run, total: FloatArray, y: FloatArray | None = None) -> FloatArray:
+    """An epoch's summed scores (``network.score``) on ``y`` (default: the training set's) as the trace's
+    ``accuracy``: the share of correct
     labels (binary: of the outputs; multiclass: of the samples), or for regression R^2, ``1 - SSE / SST``
     (1 where the targets are constant and fitted exactly, 0 where they are constant and missed)."""
-    n, k = run.y.shape
+    y = run.y if y is None else y  # the training set's, or the validation set's
+    n, k = y.shape
     if run.task != "regression":
         share: FloatArray = total / (n * k if run.task == "binary" else n)
         return share
-    sst = float(np.sum((run.y - run.y.mean(axis=0)) ** 2))
+    sst = float(np.sum((y - y.mean(axis=0)) ** 2))
     r2: FloatArray = 1.0 - total / sst if sst > 0.0 else np.where(total == 0.0, 1.0, 0.0)
     return r2
 

@@ -426,7 +426,9 @@ def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
     arrays = tuple(getattr(trace, name) for name in _TRACE_ARRAYS)
-    tree = (arrays, trace.params, trace.opt_state, tuple(s for _, s in trace.snapshots), trace.resume_point or ())
+    held_out = () if trace.val_loss is None else (trace.val_loss, trace.val_accuracy)
+    snaps = tuple(s for _, s in trace.snapshots)
+    tree = (arrays, trace.params, trace.opt_state, snaps, trace.resume_point or (), held_out)
     meta = {
         "kind": "trace",
         "network": network_to_dict(trace.network),
@@ -449,7 +451,9 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     p, meta, tree = _read(path, "trace")
     net = _network(p, meta)
     try:
-        arrays, params, state, snaps, point = tree
+        arrays, params, state, snaps, point, held_out = tree
+        if any(a.shape != arrays[0].shape for a in held_out):
+            raise ValueError(f"the validation figures must have the shape of loss, {arrays[0].shape}")
         models = _fits(p, net, params)
         config = _config_from_dict(meta["config"])
         _check_trace(arrays, models, meta, config)
@@ -470,6 +474,8 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
             config=config,
             seed=config.seed,
             resume_point=point or None,
+            val_loss=held_out[0] if held_out else None,
+            val_accuracy=held_out[1] if held_out else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{p}: inconsistent contents ({type(err).__name__}: {err})") from None

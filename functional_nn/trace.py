@@ -38,6 +38,10 @@ def _int_array(value: npt.ArrayLike) -> IntArray:
     return arr
 
 
+def optional_array(value: npt.ArrayLike | None) -> FloatArray | None:
+    return None if value is None else to_array(value)
+
+
 def take_models(tree: Any, index: int | slice) -> Any:
     """Model ``index`` (or the models of a slice) of a stacked tree: every array with a model axis indexed.
 
@@ -80,6 +84,9 @@ class Trace:
         snapshots: ``(epoch, params)`` pairs, every ``config.snapshot_every`` epochs.
         network, config, seed: what produced the trace.
         resume_point: what ``resume`` needs to continue the run exactly.
+        val_loss, val_accuracy: `(epochs_run, *models)`, on the ``validation`` set, of the
+            params at the start of each epoch (those of the full-batch training figures);
+            None when training had no validation set.
     """
 
     loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
@@ -96,6 +103,8 @@ class Trace:
     config: TrainConfig
     seed: int | tuple[int, ...]
     resume_point: ResumePoint | None = attrs.field(default=None, eq=False, repr=False)
+    val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
+    val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
     @property
     def models(self) -> tuple[int, ...]:
@@ -145,6 +154,8 @@ class Trace:
             config=self.config.member(k),
             seed=seeds[k],
             resume_point=None if point is None else take_models(point, k),
+            val_loss=None if self.val_loss is None else self.val_loss[:run, k],
+            val_accuracy=None if self.val_accuracy is None else self.val_accuracy[:run, k],
         )
 
 
@@ -204,8 +215,12 @@ def compare_traces(a: Trace, b: Trace) -> TraceDiff:
     reasons: list[str] = []
     if a.loss.shape != b.loss.shape:
         reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
-    for name in ("loss", "accuracy", "grad_norm"):
+    if (a.val_loss is None) != (b.val_loss is None):
+        reasons.append("one trace has validation figures, the other not")
+    for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy"):
         x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            continue
         common = min(x.shape[0], y.shape[0])
         if x.shape[1:] != y.shape[1:]:
             abs_max = rel_max = float("inf")

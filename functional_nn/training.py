@@ -47,6 +47,7 @@ def train(
     engine: str = "fast",
     workers: int | None = None,
     executor: Executor | None = None,
+    validation: Dataset | None = None,
 ) -> Trace:
     """Train ``params`` of ``net`` on ``data``: a fold over epochs.
 
@@ -64,6 +65,9 @@ def train(
             kernels but not between them, so on the lab's small arrays two
             threads reach about 1.5x one, two processes nearly 2x.  The chunks
             are pickled to it; start it under ``if __name__ == "__main__":``.
+        validation: a held-out Dataset: ``trace.val_loss`` and ``trace.val_accuracy``
+            record, every epoch, its loss and accuracy for the params of the
+            training figures (those at the start of the epoch).
 
     Returns:
         The Trace: per-epoch loss / accuracy / gradient norm, final params and
@@ -77,12 +81,18 @@ def train(
         >>> fnn.train(net, fnn.init(net, seed=0), fnn.generate_xor_easy(), cfg).loss.shape
         (5,)
     """
-    run = prepare(net, params, data, config)
+    run = prepare(net, params, data, config, validation)
     return _train(run, _fresh(run, params), None, engine, workers, executor)
 
 
 def train_iter(
-    net: Network, params: Any, data: Dataset, config: TrainConfig, *, engine: str = "fast"
+    net: Network,
+    params: Any,
+    data: Dataset,
+    config: TrainConfig,
+    *,
+    engine: str = "fast",
+    validation: Dataset | None = None,
 ) -> Iterator[Progress]:
     """``train``, lazily: yields a Progress after each epoch; the last one carries the Trace.
 
@@ -97,7 +107,7 @@ def train_iter(
         >>> [p.epoch for p in items], items[-1].trace is not None
         ([1, 2, 3], True)
     """
-    run = prepare(net, params, data, config)
+    run = prepare(net, params, data, config, validation)
     _check_engine(engine)
     return _iterate(run, lambda: _fresh(run, params), None, engine)
 
@@ -110,6 +120,7 @@ def resume(
     engine: str = "fast",
     workers: int | None = None,
     executor: Executor | None = None,
+    validation: Dataset | None = None,
 ) -> Trace:
     """Continue a run for ``epochs`` more epochs, exactly where ``trace`` left off.
 
@@ -121,6 +132,7 @@ def resume(
         data: the same training set.
         epochs: how many more epochs, >= 1.
         engine, workers, executor: as for ``train``.
+        validation: the same held-out set as the trace's (required when it has validation figures).
 
     Returns:
         The combined Trace (its config's ``epochs`` is the total).
@@ -133,13 +145,15 @@ def resume(
         >>> fnn.resume(first, fnn.generate_xor_easy(), epochs=2).loss.shape
         (5,)
     """
-    run, start = _resume(trace, data, epochs)
+    run, start = _resume(trace, data, epochs, validation)
     return _train(run, start, trace, engine, workers, executor)
 
 
-def resume_iter(trace: Trace, data: Dataset, epochs: int, *, engine: str = "fast") -> Iterator[Progress]:
+def resume_iter(
+    trace: Trace, data: Dataset, epochs: int, *, engine: str = "fast", validation: Dataset | None = None
+) -> Iterator[Progress]:
     """``resume``, lazily, like ``train_iter``: one Progress per epoch, the last carrying the Trace."""
-    run, start = _resume(trace, data, epochs)
+    run, start = _resume(trace, data, epochs, validation)
     _check_engine(engine)
     return _iterate(run, lambda: start, trace, engine)
 
@@ -184,14 +198,18 @@ def _iterate(run: Run, start: Any, earlier: Trace | None, engine: str) -> Iterat
         yield item
 
 
-def _resume(trace: Trace, data: Dataset, epochs: int) -> tuple[Run, Start]:
+def _resume(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None) -> tuple[Run, Start]:
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
     more = _validate.integer("epochs", epochs, minimum=1)
     point = trace.resume_point
     if point is None:
         raise ValueError("trace cannot be resumed: it has no resume point (a trace saved without one)")
-    run = prepare(trace.network, trace.params, data, attrs.evolve(trace.config, epochs=trace.epochs_run + more))
+    if (trace.val_loss is None) != (validation is None):
+        had = "has" if trace.val_loss is not None else "has no"
+        raise ValueError(f"validation must be given exactly when the trace has validation figures (this one {had})")
+    config = attrs.evolve(trace.config, epochs=trace.epochs_run + more)
+    run = prepare(trace.network, trace.params, data, config, validation)
     active = np.array([r == EPOCHS_DONE for r in trace.stop_reasons]).reshape(run.models)
     carry = Carry(
         params=trace.params,
@@ -210,12 +228,8 @@ def _joined(earlier: Trace, later: Trace) -> Trace:
     """The trace of a resumed run: the earlier epochs, then the later ones."""
 
     def cat(name: str) -> Any:
-        return np.concatenate([getattr(earlier, name), getattr(later, name)])
+        parts = [getattr(earlier, name), getattr(later, name)]
+        return None if parts[0] is None else np.concatenate(parts)
 
-    return attrs.evolve(
-        later,
-        loss=cat("loss"),
-        accuracy=cat("accuracy"),
-        grad_norm=cat("grad_norm"),
-        snapshots=earlier.snapshots + later.snapshots,
-    )
+    names = ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy")
+    return attrs.evolve(later, snapshots=earlier.snapshots + later.snapshots, **{n: cat(n) for n in names})

@@ -129,6 +129,8 @@ def merge(run: Run, parts: list[Trace]) -> Trace:
     rows = max(t.epochs_run for t in parts)
 
     def per_epoch(name: str) -> Any:
+        if getattr(parts[0], name) is None:
+            return None
         padded = [np.pad(getattr(t, name), ((0, rows - t.epochs_run), (0, 0)), constant_values=np.nan) for t in parts]
         return np.concatenate(padded, axis=1)
 
@@ -154,4 +156,6 @@ def merge(run: Run, parts: list[Trace]) -> Trace:
         config=run.config,
         seed=run.config.seed,
         resume_point=tree_map(_cat, *points, broadcast=True) if len(points) == len(parts) else None,
+        val_loss=per_epoch("val_loss"),
+        val_accuracy=per_epoch("val_accuracy"),
     )
