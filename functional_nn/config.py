@@ -52,6 +52,12 @@ def _stop_loss_valid(instance: object, attribute: attrs.Attribute[float | None],
         _validate.positive("stop_loss", value)
 
 
+def _min_delta_valid(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    del instance, attribute
+    if _validate.real("min_delta", value) < 0.0:
+        raise ValueError(f"min_delta must be >= 0, got {value}")
+
+
 def _bool_valid(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
     del instance
     if not isinstance(value, bool):
@@ -75,6 +81,10 @@ class TrainConfig:
         seed: int >= 0 seeding the shuffles, or one per model for a stacked run.
         stop_loss: stop once the epoch's loss is below this (e.g. 0.005), or None.
         snapshot_every: keep the params every k epochs in ``trace.snapshots``, or None.
+        patience: early stopping: stop a model once its validation loss has not
+            improved by more than ``min_delta`` for this many epochs, keeping the
+            params of its best epoch (needs ``validation=``); None: never.
+        min_delta: the least decrease of the validation loss that counts as an improvement.
 
     Example:
         >>> import functional_nn as fnn
@@ -89,6 +99,8 @@ class TrainConfig:
     seed: int | tuple[int, ...] = attrs.field(default=0, converter=_seeds)
     stop_loss: float | None = attrs.field(default=None, validator=_stop_loss_valid)
     snapshot_every: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
+    patience: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
+    min_delta: float = attrs.field(default=0.0, converter=_validate.as_float, validator=_min_delta_valid)
 
     def member(self, k: int) -> TrainConfig:
         """The config model ``k`` of a stacked run would have alone."""
@@ -172,6 +184,10 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig, valid
     if config.batch_size is not None and config.batch_size > data.n:
         raise ValueError(f"batch_size must be between 1 and the number of samples ({data.n}), got {config.batch_size}")
     seeds = _run_seeds(config.seed, models)
+    if config.patience is not None and validation is None:
+        raise ValueError(
+            f"patience={config.patience} watches the validation loss: pass validation= (a held-out Dataset)"
+        )
     for name, value in config.optimizer.hyperparams.items():
         if isinstance(value, np.ndarray) and (not models or value.shape != models):
             expected = "a number for a single model" if not models else f"a number or an array of shape {models}"

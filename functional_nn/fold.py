@@ -40,7 +40,19 @@ from functional_nn.network import output, score, seed_sequence, value_and_grad
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, optional_array
 from functional_nn.tree import global_norm, tree_map
 
-__all__ = ["Carry", "EpochStats", "Progress", "Start", "Step", "advance", "epoch_step", "fold", "fresh_start"]
+__all__ = [
+    "Carry",
+    "EpochStats",
+    "Progress",
+    "Start",
+    "Step",
+    "Watch",
+    "advance",
+    "epoch_step",
+    "fold",
+    "fresh_start",
+    "watch_step",
+]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -141,6 +153,50 @@ class Carry:
     all_active: bool  # active.all(), kept as a Python bool for the common epoch
     stop_epoch: npt.NDArray[np.int64]  # the last epoch each model ran (or will run)
     reasons: tuple[str, ...]
+    watch: Watch | None = None  # early stopping's bookkeeping (config.patience), else None
+
+
+@attrs.frozen
+class Watch:
+    """Early stopping's bookkeeping, per model: the best validation loss and the params that had it."""
+
+    best_loss: FloatArray  # `models`: the lowest validation loss so far (inf before the first)
+    best_epoch: FloatArray  # `models`: the epoch whose figures had it (its params: those at its start)
+    wait: FloatArray  # `models`: epochs since then
+    params: Any
+    state: Any
+
+
+def watch_step(carry: Carry, before: Carry, val_loss: FloatArray, epoch: int, patience: int, min_delta: float) -> Carry:
+    """Early stopping after one epoch: a model whose validation loss has not improved by more than
+    ``min_delta`` for ``patience`` epochs stops, with the params of its best epoch."""
+    w = carry.watch
+    assert w is not None
+    active = carry.active
+    better = active & (val_loss < w.best_loss - min_delta)
+    watch = Watch(
+        best_loss=np.where(better, val_loss, w.best_loss),
+        best_epoch=np.where(better, epoch, w.best_epoch),
+        wait=np.where(better, 0, np.where(active, w.wait + 1, w.wait)),
+        params=where_models(better, before.params, w.params),  # the params the figures of `epoch` measured
+        state=where_models(better, before.state, w.state),
+    )
+    tired = active & (watch.wait >= patience)
+    if not tired.any():
+        return attrs.evolve(carry, watch=watch)
+    reasons = list(carry.reasons)
+    for k in np.flatnonzero(tired):
+        reasons[int(k)] = f"no improvement for {patience} epochs (best at epoch {int(watch.best_epoch.flat[k])})"
+    return attrs.evolve(
+        carry,
+        params=where_models(tired, watch.params, carry.params),
+        state=where_models(tired, watch.state, carry.state),
+        active=active & ~tired,
+        all_active=bool((active & ~tired).all()),
+        stop_epoch=np.where(tired, epoch, carry.stop_epoch),
+        reasons=tuple(reasons),
+        watch=watch,
+    )
 
 
 def where_models(mask: BoolArray, a: Any, b: Any) -> Any:
@@ -173,7 +229,7 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
             common = math.isfinite(float(np.add.reduce(loss))) and (stop_loss is None or float(loss.min()) >= threshold)
         if common:
             c = carry
-            return Carry(params, state, c.params, c.state, c.active, True, c.stop_epoch, c.reasons)
+            return Carry(params, state, c.params, c.state, c.active, True, c.stop_epoch, c.reasons, c.watch)
     active = carry.active
     diverged = active & ~np.isfinite(loss)
     reached = active & ~diverged & (loss < threshold)
@@ -193,6 +249,7 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
         all_active=bool((active & ~stopping).all()),
         stop_epoch=np.where(diverged, epoch - 1, np.where(reached, epoch, carry.stop_epoch)),
         reasons=tuple(reasons),
+        watch=carry.watch,
     )
 
 
@@ -217,6 +274,9 @@ def fresh_start(run: Run, params: Any, state: Any) -> Start:
         all_active=True,
         stop_epoch=np.full(m, run.config.epochs),
         reasons=(EPOCHS_DONE,) * len(run.seeds),
+        watch=None
+        if run.config.patience is None
+        else Watch(np.full(m, np.inf), np.zeros(m), np.zeros(m), params, state),
     )
     return Start(carry=carry, epochs_run=0)
 
@@ -278,11 +338,13 @@ def fold(
     epoch = start.epochs_run
     while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
         epoch += 1
-        held_out = _held_out(run, records(carry.params)) if validated else ()
+        held_out = _held_out(run, records(carry.params)) if validated else None
         params, state, stats = step(run, carry.params, carry.state, epoch)
-        history.record((stats.loss, stats.hits, stats.grad_norm, *held_out), carry.active, carry.all_active)
+        history.record((stats.loss, stats.hits, stats.grad_norm, *(held_out or ())), carry.active, carry.all_active)
         before = carry
         carry = advance(carry, params, state, stats.loss, epoch, cfg.stop_loss)
+        if cfg.patience is not None and held_out is not None:
+            carry = watch_step(carry, before, held_out[0], epoch, cfg.patience, cfg.min_delta)
         if not carry.all_active:
             history.forget(before.active & (carry.stop_epoch < epoch))
         if cfg.snapshot_every and epoch % cfg.snapshot_every == 0:
@@ -307,7 +369,9 @@ def fold(
         network=run.net,
         config=cfg,
         seed=cfg.seed,
-        resume_point=ResumePoint(records(carry.prev_params), _per_model(records(carry.prev_state), run.models)),
+        resume_point=ResumePoint(
+            records(carry.prev_params), _per_model(records(carry.prev_state), run.models), records(carry.watch)
+        ),
         val_loss=rows[3] if validated else None,
         val_accuracy=metric(run, rows[4], run.val_y) if validated else None,
     )

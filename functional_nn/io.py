@@ -47,6 +47,7 @@ from functional_nn._records import FloatArray
 from functional_nn._version import __version__
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
+from functional_nn.fold import Watch
 from functional_nn.layers import Dense, DenseLayer, Layer
 from functional_nn.network import Network, Params, check_seeds, model_shape
 from functional_nn.optimizers import (
@@ -90,7 +91,7 @@ LAYER_KINDS: Mapping[str, type] = MappingProxyType(
 RECORDS: Mapping[str, type] = MappingProxyType(
     {
         cls.__name__: cls
-        for cls in (Dense, conv.Conv2D, conv.NoParams, ResumePoint)
+        for cls in (Dense, conv.Conv2D, conv.NoParams, ResumePoint, Watch)
         + (EmptyState, MomentumState, AdamState, RMSPropState, AdagradState)
     }
 )
@@ -180,6 +181,8 @@ def _config_from_dict(d: Mapping[str, Any]) -> TrainConfig:
 
 def _encode(tree: Any, arrays: list[np.ndarray[Any, Any]]) -> Any:
     """A JSON description of ``tree``; its arrays are appended to ``arrays`` (named by position)."""
+    if tree is None:
+        return {"none": True}
     if isinstance(tree, np.ndarray):
         arrays.append(tree)
         return {"array": len(arrays) - 1}
@@ -192,6 +195,8 @@ def _encode(tree: Any, arrays: list[np.ndarray[Any, Any]]) -> Any:
 
 
 def _decode(spec: Any, read: Any) -> Any:
+    if "none" in spec:
+        return None
     if "array" in spec:
         return read(spec["array"])
     if "tuple" in spec:

@@ -63,6 +63,7 @@ class ResumePoint:
 
     prev_params: Params
     prev_opt_state: OptState
+    watch: Any = None  # fold.Watch: early stopping's bookkeeping, when config.patience is set
 
 
 @attrs.frozen

@@ -220,6 +220,7 @@ def _resume(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None
         all_active=bool(active.all()),
         stop_epoch=np.where(active, run.config.epochs, trace.stop_epoch),
         reasons=trace.stop_reasons,
+        watch=point.watch,
     )
     return run, Start(carry=carry, epochs_run=trace.epochs_run)
 

@@ -190,7 +190,7 @@ def test_member_of_member_params_are_views_of_equal_value() -> None:
 
 def test_resume_point_holds_the_params_and_state_of_the_last_epoch_start() -> None:
     """No shuffle state any more (the order is a function of seed and epoch): prev params and state only."""
-    assert [f.name for f in attrs.fields(ResumePoint)] == ["prev_params", "prev_opt_state"]
+    assert [f.name for f in attrs.fields(ResumePoint)] == ["prev_params", "prev_opt_state", "watch"]
     cfg = fnn.TrainConfig(epochs=5, optimizer=fnn.momentum(lr=0.3), loss="mse", batch_size=7, seed=[0, 1])
     params = fnn.init(NET, seed=[0, 1])
     trace = fnn.train(NET, params, DATA, cfg)
@@ -200,6 +200,7 @@ def test_resume_point_holds_the_params_and_state_of_the_last_epoch_start() -> No
     assert_trees_equal(point.prev_params, four.params)
     assert_trees_equal(point.prev_opt_state, four.opt_state)
     assert_read_only(point.prev_params)
+    assert point.watch is None  # no early stopping (config.patience) here
 
 
 def test_member_of_a_stack_resumes_as_the_model_alone() -> None:

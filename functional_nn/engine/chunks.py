@@ -79,6 +79,7 @@ def start_slice(start: Start, lo: int, hi: int) -> Start:
         all_active=bool(active.all()),
         stop_epoch=c.stop_epoch[pick],
         reasons=c.reasons[pick],
+        watch=None if c.watch is None else take_models(c.watch, pick),
     )
     return attrs.evolve(start, carry=carry)
 

@@ -113,5 +113,6 @@ def flat_start(start: Start, layout: Layout) -> Start:
         state=layout.to_flat(c.state),
         prev_params=layout.flatten(c.prev_params),
         prev_state=layout.to_flat(c.prev_state),
+        watch=layout.to_flat(c.watch),
     )
     return attrs.evolve(start, carry=carry)
