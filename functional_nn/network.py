@@ -466,7 +466,7 @@ def check_grad(
     with ``seed``; all of them when there are fewer) are moved by ``+-eps`` and
     ``(L(p + eps) - L(p - eps)) / (2 eps)`` is compared with the analytic
     gradient: ``|numeric - analytic| / max(|numeric|, |analytic|, 1e-8)``.
-    For a layer kind of your own, errors around 1e-7 or below say its
+    For a layer kind of your own, errors around 1e-6 or below say its
     backward is right; errors near 1 say it is not.  One model (no model axes).
 
     Returns:
