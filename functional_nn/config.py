@@ -52,6 +52,12 @@ def _stop_loss_valid(instance: object, attribute: attrs.Attribute[float | None],
         _validate.positive("stop_loss", value)
 
 
+def _clip_valid(instance: object, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    del instance, attribute
+    if value is not None:
+        _validate.positive("clip_norm", value)
+
+
 def _min_delta_valid(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     del instance, attribute
     if _validate.real("min_delta", value) < 0.0:
@@ -81,6 +87,8 @@ class TrainConfig:
         seed: int >= 0 seeding the shuffles, or one per model for a stacked run.
         stop_loss: stop once the epoch's loss is below this (e.g. 0.005), or None.
         snapshot_every: keep the params every k epochs in ``trace.snapshots``, or None.
+        clip_norm: clip each step's gradient to this global norm (per model: all its
+            params as one vector, scaled by ``min(1, clip_norm / norm)``), or None.
         patience: early stopping: stop a model once its validation loss has not
             improved by more than ``min_delta`` for this many epochs, keeping the
             params of its best epoch (needs ``validation=``); None: never.
@@ -99,6 +107,7 @@ class TrainConfig:
     seed: int | tuple[int, ...] = attrs.field(default=0, converter=_seeds)
     stop_loss: float | None = attrs.field(default=None, validator=_stop_loss_valid)
     snapshot_every: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
+    clip_norm: float | None = attrs.field(default=None, converter=_validate.as_float, validator=_clip_valid)
     patience: int | None = attrs.field(default=None, converter=_validate.as_int, validator=_optional_count)
     min_delta: float = attrs.field(default=0.0, converter=_validate.as_float, validator=_min_delta_valid)
 

@@ -496,7 +496,8 @@ def _stratified_counts(sizes: npt.NDArray[np.intp], fraction: float, rng: np.ran
     """
     exact = sizes * fraction
     counts = np.floor(exact).astype(np.intp)
-    extra = math.floor(float(exact.sum()) + 0.5) - int(counts.sum())
+    # the total as the plain split rounds it: n * fraction, not a sum of shares whose rounding depends on their order
+    extra = math.floor(int(sizes.sum()) * fraction + 0.5) - int(counts.sum())
     order = np.lexsort((rng.random(len(sizes)), counts - exact))
     counts[order[:extra]] += 1
     return [min(max(int(c), 1), int(m) - 1) if m >= 2 else 0 for c, m in zip(counts, sizes)]

@@ -119,12 +119,20 @@ def epoch_step(
     for start in range(0, n, size):
         xb, yb = x[..., start : start + size, :], y[..., start : start + size, :]
         value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        norms.append(global_norm(grads, len(run.models)))
+        if cfg.clip_norm is not None:
+            grads = clipped(grads, norms[-1], cfg.clip_norm)
         params, state = cfg.optimizer.update(grads, state, params)
         values.append(value * (xb.shape[-2] / n) if size < n else value)
         counts.append(score(run.task, a, yb))
-        norms.append(global_norm(grads, len(run.models)))
     stats = EpochStats(loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms))
     return params, state, stats
+
+
+def clipped(grads: Any, norm: FloatArray, clip_norm: float) -> Any:
+    """``grads`` scaled by ``min(1, clip_norm / norm)``, per model (``norm``: `models`)."""
+    scale = np.minimum(1.0, clip_norm / np.where(norm > 0.0, norm, 1.0))
+    return tree_map(lambda g: g * scale.reshape(scale.shape + (1,) * (g.ndim - scale.ndim)), grads)
 
 
 def sum_in_order(parts: list[FloatArray]) -> FloatArray:

@@ -17,21 +17,26 @@ stacked over a leading model axis: a learning-rate sweep is then one run.
     adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8)    bias-corrected moments, p -= lr m^ / (sqrt(v^) + eps)
     rmsprop(lr=1e-2, decay=0.9, eps=1e-8)        s = decay s + (1 - decay) g^2;  p -= lr g / (sqrt(s) + eps)
     adagrad(lr=1e-2, eps=1e-8)                   s += g^2;  p -= lr g / (sqrt(s) + eps)
+    adamw(lr=1e-3, ..., weight_decay=1e-2)       p *= 1 - lr wd, then Adam's step (decoupled decay)
+
+Every factory but adamw also takes ``weight_decay=`` (torch's L2 term: ``g += wd p``
+before the step; ``decay_biases=False`` leaves the biases, the records' ``b``, out).
 
     OPTIMIZERS: name -> factory;  make_optimizer(name, **hyperparams) = OPTIMIZERS[name](**hyperparams)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import attrs
 import numpy as np
 
 from functional_nn import _validate
-from functional_nn._records import FloatArray
+from functional_nn._records import FloatArray, trusted
 from functional_nn.tree import tree_equal, tree_map
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "RMSPropState",
     "adagrad",
     "adam",
+    "adamw",
     "make_optimizer",
     "momentum",
     "nesterov",
@@ -119,11 +125,23 @@ def _same_code(f: object, g: object) -> bool:
     return code is getattr(getattr(g, "__wrapped__", g), "__code__", 0)
 
 
-def _optimizer(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: UpdateFn) -> Optimizer:
-    """The record of a built-in optimizer; its update names the arguments that do not fit together."""
+def _optimizer(
+    name: str, hyperparams: dict[str, Any], init: InitFn, update: UpdateFn, weight_decay: float, decay_biases: bool
+) -> Optimizer:
+    """The record of a built-in optimizer: its update adds torch's L2 term ``weight_decay * p`` to the
+    gradient first (of the biases too unless ``decay_biases`` is False), and names the arguments that do
+    not fit together."""
+    wd = _validate.in_range("weight_decay", weight_decay, 0.0, math.inf)
+    if not isinstance(decay_biases, bool):
+        raise TypeError(f"decay_biases must be a bool, got {_validate.show(decay_biases)}")
+    extra = {"weight_decay": wd} if wd else {}
+    extra |= {} if decay_biases else {"decay_biases": False}
+    hyperparams = {**hyperparams, **extra}
 
     def checked(grads: P, state: Any, params: P) -> tuple[P, Any]:
         try:
+            if wd:
+                grads = _with_decay(grads, params, wd, decay_biases)
             return update(grads, state, params)
         except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
             raise ValueError(
@@ -134,6 +152,20 @@ def _optimizer(name: str, hyperparams: dict[str, Hyper], init: InitFn, update: U
     checked.__wrapped__ = update  # type: ignore[attr-defined]  # what _same_code compares
     checked.made_with = dict(hyperparams)  # type: ignore[attr-defined]  # attrs.evolve cannot change it
     return Optimizer(name, MappingProxyType(hyperparams), init, checked)
+
+
+def _with_decay(grads: P, params: P, wd: float, biases: bool) -> P:
+    """``g + wd * p`` leaf by leaf; a record's field ``b`` (a bias) keeps ``g`` when ``biases`` is False."""
+    if biases or not isinstance(params, tuple):
+        return tree_map(lambda g, p: g + wd * p, grads, params)
+    decayed = []
+    for g_record, p_record in zip(cast(tuple[Any, ...], grads), params, strict=True):
+        fields = {f.name: getattr(g_record, f.name) for f in attrs.fields(type(g_record))}
+        for name, g in fields.items():
+            if name != "b":
+                fields[name] = g + wd * getattr(p_record, name)
+        decayed.append(trusted(type(g_record), **fields))
+    return cast(P, tuple(decayed))
 
 
 def _rebuild(name: str, hyperparams: dict[str, Hyper]) -> Optimizer:
@@ -163,7 +195,7 @@ class EmptyState:
     """State of a stateless optimizer (sgd)."""
 
 
-def sgd(lr: LearningRate = 0.1) -> Optimizer:
+def sgd(lr: LearningRate = 0.1, *, weight_decay: float = 0.0, decay_biases: bool = True) -> Optimizer:
     """Plain gradient descent ``p -= lr * g``.
 
     Args:
@@ -178,7 +210,7 @@ def sgd(lr: LearningRate = 0.1) -> Optimizer:
     def update(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
         return tree_map(lambda p, g: p - _per_model(lr_, p) * g, params, grads), state
 
-    return _optimizer("sgd", {"lr": lr_}, init, update)
+    return _optimizer("sgd", {"lr": lr_}, init, update, weight_decay, decay_biases)
 
 
 @attrs.frozen
@@ -186,7 +218,9 @@ class MomentumState:
     velocity: Any = attrs.field(eq=TREE_EQ)  # tree like params: decaying sum of gradients
 
 
-def momentum(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
+def momentum(
+    lr: LearningRate = 0.1, beta: float = 0.9, *, weight_decay: float = 0.0, decay_biases: bool = True
+) -> Optimizer:
     """Heavy-ball momentum: ``v = beta v + g``, ``p -= lr v``.
 
     Args:
@@ -202,10 +236,12 @@ def momentum(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
         velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
         return tree_map(lambda p, v: p - _per_model(lr_, p) * v, params, velocity), MomentumState(velocity)
 
-    return _optimizer("momentum", {"lr": lr_, "beta": beta_}, init, update)
+    return _optimizer("momentum", {"lr": lr_, "beta": beta_}, init, update, weight_decay, decay_biases)
 
 
-def nesterov(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
+def nesterov(
+    lr: LearningRate = 0.1, beta: float = 0.9, *, weight_decay: float = 0.0, decay_biases: bool = True
+) -> Optimizer:
     """Nesterov momentum: ``v = beta v + g``, ``p -= lr (g + beta v)`` (state: ``MomentumState``)."""
     lr_, beta_ = _lr(lr), _validate.in_range("beta", beta, 0.0, 1.0)
 
@@ -217,7 +253,7 @@ def nesterov(lr: LearningRate = 0.1, beta: float = 0.9) -> Optimizer:
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * (g + beta_ * v), params, grads, velocity)
         return new, MomentumState(velocity)
 
-    return _optimizer("nesterov", {"lr": lr_, "beta": beta_}, init, update)
+    return _optimizer("nesterov", {"lr": lr_, "beta": beta_}, init, update, weight_decay, decay_biases)
 
 
 @attrs.frozen
@@ -227,7 +263,15 @@ class AdamState:
     nu: Any = attrs.field(eq=TREE_EQ)  # tree like params: second moment (mean of g**2)
 
 
-def adam(lr: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+def adam(
+    lr: LearningRate = 1e-3,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    *,
+    weight_decay: float = 0.0,
+    decay_biases: bool = True,
+) -> Optimizer:
     """Adam with bias correction (Kingma & Ba, 2015).
 
     The first step moves every parameter by about ``lr * sign(g)``.
@@ -236,10 +280,29 @@ def adam(lr: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float
         lr: step size > 0 (or one per model).
         b1, b2: decay rates of the moment estimates, in [0, 1).
         eps: > 0, added to the root of the second moment.
+        weight_decay, decay_biases: torch's L2 term ``weight_decay * p``, added to the
+            gradient (``adamw`` decouples it instead).
     """
+    init, update, hyper = _adam("adam", lr, b1, b2, eps, 0.0)
+    return _optimizer("adam", hyper, init, update, weight_decay, decay_biases)
+
+
+def adamw(
+    lr: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weight_decay: float = 1e-2
+) -> Optimizer:
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019; torch's AdamW):
+    ``p <- p (1 - lr weight_decay)``, then Adam's step from the gradient alone (state: ``AdamState``)."""
+    init, update, hyper = _adam("adamw", lr, b1, b2, eps, weight_decay)
+    return _optimizer("adamw", hyper, init, update, 0.0, True)
+
+
+def _adam(
+    name: str, lr: LearningRate, b1: float, b2: float, eps: float, decoupled: float
+) -> tuple[InitFn, UpdateFn, dict[str, Any]]:
     lr_ = _lr(lr)
     b1_, b2_ = _validate.in_range("b1", b1, 0.0, 1.0), _validate.in_range("b2", b2, 0.0, 1.0)
     eps_ = _validate.positive("eps", eps)
+    wd_ = _validate.in_range("weight_decay", decoupled, 0.0, math.inf)
 
     def init(params: object) -> AdamState:
         return AdamState(count=np.zeros(()), mu=_zeros(params), nu=_zeros(params))
@@ -251,13 +314,17 @@ def adam(lr: LearningRate = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float
         c1, c2 = 1.0 - b1_**count, 1.0 - b2_**count  # bias corrections, one per model
 
         def step(p: FloatArray, m: FloatArray, v: FloatArray) -> FloatArray:
+            lr_p = _per_model(lr_, p)
+            if wd_:  # AdamW: the decay, decoupled from the gradient's moments
+                p = p * (1.0 - lr_p * wd_)
             m_hat = m / _per_model(c1, m)
             v_hat = v / _per_model(c2, v)
-            return p - _per_model(lr_, p) * m_hat / (np.sqrt(v_hat) + eps_)
+            return p - lr_p * m_hat / (np.sqrt(v_hat) + eps_)
 
         return tree_map(step, params, mu, nu), AdamState(count=_frozen(count), mu=mu, nu=nu)
 
-    return _optimizer("adam", {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}, init, update)
+    hyper: dict[str, Any] = {"lr": lr_, "b1": b1_, "b2": b2_, "eps": eps_}
+    return init, update, hyper | ({"weight_decay": wd_} if name == "adamw" else {})
 
 
 @attrs.frozen
@@ -265,7 +332,14 @@ class RMSPropState:
     nu: Any = attrs.field(eq=TREE_EQ)  # tree like params: running mean of g**2
 
 
-def rmsprop(lr: LearningRate = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
+def rmsprop(
+    lr: LearningRate = 1e-2,
+    decay: float = 0.9,
+    eps: float = 1e-8,
+    *,
+    weight_decay: float = 0.0,
+    decay_biases: bool = True,
+) -> Optimizer:
     """RMSprop: ``s = decay s + (1 - decay) g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
     lr_, decay_ = _lr(lr), _validate.in_range("decay", decay, 0.0, 1.0)
     eps_ = _validate.positive("eps", eps)
@@ -278,7 +352,7 @@ def rmsprop(lr: LearningRate = 1e-2, decay: float = 0.9, eps: float = 1e-8) -> O
         new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
         return new, RMSPropState(nu)
 
-    return _optimizer("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update)
+    return _optimizer("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update, weight_decay, decay_biases)
 
 
 @attrs.frozen
@@ -286,7 +360,9 @@ class AdagradState:
     sum_sq: Any = attrs.field(eq=TREE_EQ)  # tree like params: running sum of g**2
 
 
-def adagrad(lr: LearningRate = 1e-2, eps: float = 1e-8) -> Optimizer:
+def adagrad(
+    lr: LearningRate = 1e-2, eps: float = 1e-8, *, weight_decay: float = 0.0, decay_biases: bool = True
+) -> Optimizer:
     """Adagrad: ``s += g^2``, ``p -= lr g / (sqrt(s) + eps)``."""
     lr_, eps_ = _lr(lr), _validate.positive("eps", eps)
 
@@ -298,7 +374,7 @@ def adagrad(lr: LearningRate = 1e-2, eps: float = 1e-8) -> Optimizer:
         new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
         return new, AdagradState(sum_sq)
 
-    return _optimizer("adagrad", {"lr": lr_, "eps": eps_}, init, update)
+    return _optimizer("adagrad", {"lr": lr_, "eps": eps_}, init, update, weight_decay, decay_biases)
 
 
 OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState
@@ -312,7 +388,15 @@ def _frozen(a: FloatArray) -> FloatArray:
 
 
 OPTIMIZERS: Mapping[str, Callable[..., Optimizer]] = MappingProxyType(
-    {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam, "rmsprop": rmsprop, "adagrad": adagrad}
+    {
+        "sgd": sgd,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "adam": adam,
+        "adamw": adamw,
+        "rmsprop": rmsprop,
+        "adagrad": adagrad,
+    }
 )
 """Every optimizer factory by name; tests are parametrized over it."""
 

@@ -86,11 +86,25 @@ def ref_adagrad(p0: FloatArray, g1: FloatArray, g2: FloatArray, h: Hyper) -> tup
     return p1, p1 - lr * g2 / (np.sqrt(g1**2 + g2**2) + eps)
 
 
+def ref_adamw(p0: FloatArray, g1: FloatArray, g2: FloatArray, h: Hyper) -> tuple[FloatArray, FloatArray]:
+    """torch's AdamW: p *= 1 - lr wd before each of Adam's steps."""
+    lr, b1, b2, eps, wd = (_f(h, k) for k in ("lr", "b1", "b2", "eps", "weight_decay"))
+    m, v, p = 0.0 * p0, 0.0 * p0, p0
+    out = []
+    for t, g in ((1, g1), (2, g2)):
+        p = p * (1.0 - lr * wd)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        out.append(p)
+    return out[0], out[1]
+
+
 REFERENCES: dict[str, Step] = {
     "sgd": ref_sgd,
     "momentum": ref_momentum,
     "nesterov": ref_nesterov,
     "adam": ref_adam,
+    "adamw": ref_adamw,
     "rmsprop": ref_rmsprop,
     "adagrad": ref_adagrad,
 }
@@ -121,6 +135,7 @@ OTHER: dict[str, dict[str, float]] = {
     "momentum": {"lr": 0.3, "beta": 0.5},
     "nesterov": {"lr": 0.3, "beta": 0.5},
     "adam": {"lr": 0.3, "b1": 0.5, "b2": 0.7, "eps": 1e-3},
+    "adamw": {"lr": 0.3, "b1": 0.5, "b2": 0.7, "eps": 1e-3, "weight_decay": 0.2},
     "rmsprop": {"lr": 0.3, "decay": 0.5, "eps": 1e-3},
     "adagrad": {"lr": 0.3, "eps": 1e-3},
 }
@@ -128,7 +143,7 @@ OTHER: dict[str, dict[str, float]] = {
 
 def test_reference_table_covers_the_registry() -> None:
     assert set(REFERENCES) == set(NAMES) == set(OTHER)
-    assert {"sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad"} <= set(NAMES)
+    assert {"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -261,7 +276,11 @@ def test_zero_gradient_does_not_move_params(name: str) -> None:
     params, _, _ = params_and_grads(seed=0)
     zeros = fnn.tree_map(np.zeros_like, params)
     new, _ = opt.update(zeros, opt.init(params), params)
-    assert_trees_equal(new, params)
+    if name == "adamw":  # its decoupled decay shrinks the params whatever the gradient
+        decay = 1.0 - float(opt.lr) * float(opt.hyperparams["weight_decay"])
+        assert_trees_equal(new, fnn.tree_map(lambda p: p * decay, params))
+    else:
+        assert_trees_equal(new, params)
 
 
 # the factories' own defaults, written out: make_optimizer(name) uses exactly these
@@ -270,9 +289,12 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "momentum": {"lr": 0.1, "beta": 0.9},
     "nesterov": {"lr": 0.1, "beta": 0.9},
     "adam": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8},
+    "adamw": {"lr": 1e-3, "b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 1e-2},
     "rmsprop": {"lr": 1e-2, "decay": 0.9, "eps": 1e-8},
     "adagrad": {"lr": 1e-2, "eps": 1e-8},
 }
+# the L2 options every factory but adamw takes; their defaults (no decay) are left out of hyperparams
+L2_DEFAULTS = {"weight_decay": 0.0, "decay_biases": True}
 
 
 def test_defaults_table_covers_the_registry() -> None:
@@ -292,6 +314,7 @@ def test_registry_holds_the_factories() -> None:
         "momentum": fnn.momentum,
         "nesterov": fnn.nesterov,
         "adam": fnn.adam,
+        "adamw": fnn.adamw,
         "rmsprop": fnn.rmsprop,
         "adagrad": fnn.adagrad,
     }
@@ -307,7 +330,8 @@ def test_make_optimizer_is_the_factory_with_its_own_defaults(name: str) -> None:
     assert opt.lr == DEFAULTS[name]["lr"]
     # the factory's signature says the same defaults
     signature = inspect.signature(factory)
-    assert {k: p.default for k, p in signature.parameters.items()} == DEFAULTS[name]
+    extra = {} if name == "adamw" else L2_DEFAULTS
+    assert {k: p.default for k, p in signature.parameters.items()} == DEFAULTS[name] | extra
     # keywords go to the factory
     other = fnn.make_optimizer(name, lr=0.123)
     assert other == factory(lr=0.123)

@@ -309,7 +309,15 @@ def test_grad_is_finite_for_huge_inputs(x: FloatArray, loss: str) -> None:
 
 
 # each optimizer's second hyperparameter, if it has one
-SECOND = {"sgd": None, "momentum": "beta", "nesterov": "beta", "adam": "b1", "rmsprop": "decay", "adagrad": "eps"}
+SECOND = {
+    "sgd": None,
+    "momentum": "beta",
+    "nesterov": "beta",
+    "adam": "b1",
+    "adamw": "weight_decay",
+    "rmsprop": "decay",
+    "adagrad": "eps",
+}
 
 
 def spoil_one_of(names: tuple[str, ...]) -> st.SearchStrategy[str | None]:

@@ -730,7 +730,7 @@ def test_train_config_member(opt_name: str) -> None:
 
 def test_optimizer_registry_and_make_optimizer() -> None:
     """``OPTIMIZERS`` maps names to factories; ``make_optimizer(name)`` is the factory's defaults."""
-    assert tuple(fnn.OPTIMIZERS) == ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad")
+    assert tuple(fnn.OPTIMIZERS) == ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
     for name, factory in fnn.OPTIMIZERS.items():
         assert fnn.make_optimizer(name) == factory() and factory().name == name
     assert fnn.nesterov(lr=0.3) == fnn.make_optimizer("nesterov", lr=0.3) != fnn.momentum(lr=0.3)

@@ -36,6 +36,9 @@ __all__ = ["fast_fold", "fold_part", "train", "train_iter"]
 
 def fast_fold(run: Run, start: Start, *, on_epoch: bool) -> Iterator[Progress]:
     """The reference fold from ``start``, stepping on flat params (into buffers, for Dense networks)."""
+    if run.config.optimizer.hyperparams.get("decay_biases") is False:
+        # the decay must tell the biases from the weights: the records' field names, which a flat vector lost
+        return fold(run, start, on_epoch=on_epoch)
     layout = Layout.of(start.carry.params, run.models)
     step: Step
     if dense.supports(run):

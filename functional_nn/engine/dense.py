@@ -37,7 +37,8 @@ _ACTIVATIONS = (Sigmoid, Tanh, ReLU, LeakyReLU, Identity)
 def supports(run: Run) -> bool:
     """Dense layers with elementwise built-in activations, mse or bce, and binary labels."""
     dense = all(type(layer) is DenseLayer and type(layer.activation) in _ACTIVATIONS for layer in run.net.layers)
-    return dense and type(run.config.loss) in (MSE, BCE) and run.task == "binary"
+    plain = run.config.clip_norm is None  # (clipping: the generic flat step)
+    return dense and plain and type(run.config.loss) in (MSE, BCE) and run.task == "binary"
 
 
 def _value_into(act: Any, z: FloatArray, a: FloatArray, t: FloatArray, mask: Any) -> None:
