@@ -1,6 +1,7 @@
 """The lab's main job: train the two-hidden-layer network on both toy datasets.
 
     python -m scripts.lab [--dataset both] [--hidden 10,10] [--activation sigmoid] ...
+    python -m scripts.lab --dataset spiral --classes 3 --noise 0.1 [...]
 
 Prints progress (epoch and loss every --print-every epochs, and a progress bar
 on a terminal), one line per sample, the final loss and accuracy; writes into
@@ -8,12 +9,21 @@ on a terminal), one line per sample, the final loss and accuracy; writes into
 with ``<dataset>_trace.json`` beside the trace naming the data it was trained
 on (``--resume`` refuses a trace of other data).  Bad arguments give a
 one-line message and exit status 2; Ctrl-C one line and exit status 130.
+
+Besides the lab's two datasets (linear, xor), ``--dataset`` takes TensorFlow
+Playground's circle, gauss and spiral (200 points drawn with ``--seed``, with
+``--noise``; gauss and spiral with ``--classes K``).  Two classes train the
+lab's sigmoid output (one unit, mse by default); more train a softmax output
+of K units with cross_entropy, chosen automatically.  A softmax output prints
+each sample's class and its probability ("Ground truth: 2 | prediction: 2
+(p=0.93)"); a sigmoid output, as the lab always has, the probability of class 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -32,8 +42,58 @@ from scripts._cli import Parser, int_list, prepare_out, reporting_errors
 FloatArray = npt.NDArray[np.float64]
 
 DATASETS = ("linear", "xor")
+PLAYGROUND = ("circle", "gauss", "spiral")
+"""TensorFlow Playground's sets, drawn by ``fnn.generate_<name>`` from the lab's seed."""
+MULTICLASS = ("gauss", "spiral")
+"""The sets that can have more than two classes."""
+MAX_CLASSES = 10
+"""One colour each in the figures."""
 MAX_PARAMETERS = 1_000_000
 """Larger networks are refused up front: their arrays would not fit or take hours on the toy data."""
+
+
+def _class_count(text: str) -> int:
+    """An argparse type: a number of classes, 2..MAX_CLASSES."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 2 <= value <= MAX_CLASSES:
+        raise argparse.ArgumentTypeError(f"expected an integer from 2 to {MAX_CLASSES}, got {text!r}")
+    return value
+
+
+def _noise_level(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    """--dataset, --classes and --noise."""
+    p.add_argument(
+        "--dataset",
+        choices=(*DATASETS, *PLAYGROUND, "both"),
+        default="both",
+        help="which dataset: the lab's linear or xor, both of them, or TensorFlow Playground's circle, gauss or "
+        "spiral (200 points drawn with --seed) (default: both)",
+    )
+    p.add_argument(
+        "--classes",
+        type=_class_count,
+        default=None,
+        metavar="K",
+        help=f"classes of gauss and spiral, 2 to {MAX_CLASSES} (default: 2); more than 2 train a softmax output "
+        "of K units with cross_entropy, picked automatically",
+    )
+    p.add_argument(
+        "--noise", type=_noise_level, default=None, help="noise of circle, gauss and spiral, >= 0 (default: 0)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m scripts.lab",
         description="Train the lab's network with hand-written backprop on the toy datasets.",
     )
-    p.add_argument("--dataset", choices=(*DATASETS, "both"), default="both", help="which dataset (default: both)")
+    _add_data_flags(p)
     p.add_argument(
         "--hidden",
         type=int_list("10,10"),
@@ -51,8 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--activation", default="sigmoid", help=f"hidden activation: {', '.join(fnn.ACTIVATIONS)} (default: sigmoid)"
     )
-    p.add_argument("--output-activation", default="sigmoid", help="output activation (default: sigmoid)")
-    p.add_argument("--loss", default="mse", help=f"loss: {', '.join(fnn.LOSSES)} (default: mse)")
+    p.add_argument(
+        "--output-activation",
+        default=None,
+        help="output activation (default: sigmoid for 2 classes; softmax, picked automatically, for more)",
+    )
+    p.add_argument(
+        "--loss",
+        default=None,
+        help=f"loss: {', '.join(fnn.LOSSES)} (default: mse for 2 classes; cross_entropy, picked automatically, for more)",
+    )
     p.add_argument("--optimizer", default="sgd", help=f"optimizer: {', '.join(fnn.OPTIMIZERS)} (default: sgd)")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate (default: 1.0)")
     p.add_argument("--epochs", type=int, default=10_000, help="epochs (default: 10000)")
@@ -70,19 +138,74 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="continue the run saved in FILE (a *_trace.npz written by the lab) for --epochs more epochs; needs "
-        "--dataset linear or xor, the dataset FILE was trained on (and the same --seed for linear); network, "
-        "optimizer and loss come from the file",
+        "the --dataset FILE was trained on (and the same --seed, except for xor, and for circle, gauss and "
+        "spiral the same --classes and --noise); network, optimizer and loss come from the file",
     )
     return p
 
 
-def _dataset(name: str, seed: int) -> fnn.Dataset:
-    return fnn.generate_linear(n=100, seed=seed) if name == "linear" else fnn.generate_xor_easy(n=11)
+def _dataset(name: str, seed: int, classes: int = 2, noise: float = 0.0) -> fnn.Dataset:
+    if name == "linear":
+        return fnn.generate_linear(n=100, seed=seed)
+    if name == "xor":
+        return fnn.generate_xor_easy(n=11)
+    if name == "circle":
+        return fnn.generate_circle(noise=noise, seed=seed)
+    generate = fnn.generate_gauss if name == "gauss" else fnn.generate_spiral
+    return generate(classes=classes, noise=noise, seed=seed)
 
 
 def _data_seed(name: str, seed: int) -> int | None:
     """The seed that draws the data (the XOR points are fixed)."""
-    return seed if name == "linear" else None
+    return None if name == "xor" else seed
+
+
+def _classes(args: argparse.Namespace) -> int:
+    return 2 if args.classes is None else int(args.classes)
+
+
+def _noise(args: argparse.Namespace) -> float:
+    return 0.0 if args.noise is None else float(args.noise)
+
+
+def check_data_flags(names: Sequence[str], args: argparse.Namespace) -> None:
+    """Refuse --classes and --noise for datasets that do not have them.
+
+    Raises:
+        ValueError: one line naming the flag.
+    """
+    if _classes(args) != 2 and not set(names) <= set(MULTICLASS):
+        raise ValueError(
+            f"--classes {_classes(args)}: only gauss and spiral have more than 2 classes, not --dataset {args.dataset}"
+        )
+    if _noise(args) != 0.0 and not set(names) <= set(PLAYGROUND):
+        raise ValueError(
+            f"--noise {_noise(args)}: only circle, gauss and spiral have noise, not --dataset {args.dataset}"
+        )
+
+
+def output_for(classes: int, args: argparse.Namespace) -> tuple[int, str, str]:
+    """Output units, output activation and loss: for two classes the flags' (default sigmoid and mse);
+    for more, ``classes`` softmax units with cross_entropy (other flags are refused with ValueError)."""
+    if classes == 2:
+        activation = "sigmoid" if args.output_activation is None else args.output_activation
+        loss = "mse" if args.loss is None else args.loss
+        if activation == "softmax" or loss == "cross_entropy":
+            raise ValueError(
+                f"two classes train one output unit ({activation}, {loss}); softmax and cross_entropy need "
+                "--dataset gauss or spiral with --classes 3 or more (for two classes try --loss bce)"
+            )
+        return 1, activation, loss
+    for flag, value, needed in (
+        ("--output-activation", args.output_activation, "softmax"),
+        ("--loss", args.loss, "cross_entropy"),
+    ):
+        if value is not None and value != needed:
+            raise ValueError(
+                f"--classes {classes} trains a softmax output with cross_entropy; got {flag} {value} "
+                f"(leave it out, or pass {flag} {needed})"
+            )
+    return classes, "softmax", "cross_entropy"
 
 
 def _describe(net: fnn.Network) -> str:
@@ -96,7 +219,8 @@ def _parameter_count(net: fnn.Network) -> int:
 
 def _new_network(hidden: Sequence[int], args: argparse.Namespace) -> fnn.Network:
     """The lab's network; refused up front when it is too large to train here."""
-    net = fnn.mlp((2, *hidden, 1), hidden=args.activation, output=args.output_activation)
+    outputs, output, _ = output_for(_classes(args), args)
+    net = fnn.mlp((2, *hidden, outputs), hidden=args.activation, output=output)
     count = _parameter_count(net)
     if count > MAX_PARAMETERS:
         raise ValueError(
@@ -114,13 +238,16 @@ def sidecar(trace_path: Path) -> Path:
     return trace_path.with_suffix(".json")
 
 
-def save_run(path: Path, trace: fnn.Trace, name: str, seed: int) -> None:
-    """The trace and its sidecar.  The old sidecar goes first: a trace is never left beside a sidecar of
-    another run (an interrupted save leaves a trace without one, which ``--resume`` refuses)."""
+def save_run(path: Path, trace: fnn.Trace, name: str, seed: int, *, classes: int = 2, noise: float = 0.0) -> None:
+    """The trace and its sidecar (for circle, gauss and spiral also with the classes and noise of the data).
+    The old sidecar goes first: a trace is never left beside a sidecar of another run (an interrupted save
+    leaves a trace without one, which ``--resume`` refuses)."""
     side = sidecar(path)
     side.unlink(missing_ok=True)
     fio.save_trace(path, trace)
-    info = {"dataset": name, "data_seed": _data_seed(name, seed), "epochs_run": trace.epochs_run}
+    info: dict[str, object] = {"dataset": name, "data_seed": _data_seed(name, seed), "epochs_run": trace.epochs_run}
+    if name in PLAYGROUND:
+        info |= {"classes": classes, "noise": noise}
     _files.write_text(side, json.dumps(info, indent=1) + "\n")
 
 
@@ -137,11 +264,14 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         raise ValueError(f"{side}: unreadable ({err})") from None
     if not isinstance(info, dict) or not {"dataset", "data_seed", "epochs_run"} <= info.keys():
         raise ValueError(f"{side}: not a sidecar written by the lab")
+    if info["dataset"] in PLAYGROUND and not {"classes", "noise"} <= info.keys():
+        raise ValueError(f"{side}: not a sidecar written by the lab (no classes and noise for {info['dataset']})")
     return info
 
 
-def load_for_resume(path: Path, name: str, seed: int) -> fnn.Trace:
-    """The trace in ``path``, if it is one model trained on the data that ``--dataset name --seed seed`` give.
+def load_for_resume(path: Path, name: str, seed: int, *, classes: int = 2, noise: float = 0.0) -> fnn.Trace:
+    """The trace in ``path``, if it is one model trained on the data that ``--dataset name --seed seed``
+    (and ``--classes``, ``--noise``) give.
 
     Raises:
         ValueError: one line naming the file and what does not match.
@@ -162,6 +292,10 @@ def load_for_resume(path: Path, name: str, seed: int) -> fnn.Trace:
         raise ValueError(f"{path} was trained on dataset {info['dataset']!r}, not on --dataset {name}")
     if info["data_seed"] != _data_seed(name, seed):
         raise ValueError(f"{path} was trained on {name} data drawn with --seed {info['data_seed']}, not --seed {seed}")
+    if name in PLAYGROUND:
+        for flag, value in (("classes", classes), ("noise", noise)):
+            if info[flag] != value:
+                raise ValueError(f"{path} was trained on {name} data with --{flag} {info[flag]}, not --{flag} {value}")
     return trace
 
 
@@ -173,14 +307,14 @@ def _start(
 ) -> tuple[fnn.Network, fnn.TrainConfig, Iterator[fnn.Progress]]:
     """The network, config and epochs of a new or resumed run (everything checked before training)."""
     if args.resume is not None:
-        earlier = load_for_resume(args.resume, name, args.seed)
+        earlier = load_for_resume(args.resume, name, args.seed, classes=_classes(args), noise=_noise(args))
         print(f"== {name}: resuming {args.resume} after epoch {earlier.epochs_run} for {args.epochs} more epochs")
         return earlier.network, earlier.config, fnn.resume_iter(earlier, data, args.epochs)
     net = _new_network(args.hidden, args)
     config = fnn.TrainConfig(
         epochs=args.epochs,
         optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
-        loss=args.loss,
+        loss=output_for(_classes(args), args)[2],
         batch_size=args.batch_size,
         seed=args.seed,
         stop_loss=args.stop_loss,
@@ -206,7 +340,26 @@ def _train(steps: Iterator[fnn.Progress], print_every: int) -> fnn.Trace:
     return trace
 
 
+def class_labels(y: FloatArray) -> npt.NDArray[np.intp]:
+    """Class indices `(n,)` of 0/1 labels `(n, 1)` or one-hot rows `(n, k)`."""
+    return y[:, 0].astype(np.intp) if y.shape[1] == 1 else np.argmax(y, axis=1)
+
+
+def _print_classes(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> FloatArray:
+    """A softmax output: each sample's class and the probability of the predicted class."""
+    y_hat = fnn.forward(net, trace.params, data.x)
+    pred = fnn.predict(net, trace.params, data.x)
+    truth, guess = class_labels(data.y), class_labels(pred)
+    for i, (t, g) in enumerate(zip(truth, guess, strict=True), start=1):
+        print(f"Iter{i} | Ground truth: {t} | prediction: {g} (p={y_hat[i - 1, g]:.2f}) |")
+    acc = float(np.mean(truth == guess))
+    print(f"loss={float(trace.final_loss):.5f} accuracy={100 * acc:.2f}%")
+    return pred
+
+
 def _print_predictions(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> FloatArray:
+    if isinstance(net.output_activation, fnn.Softmax):
+        return _print_classes(net, trace, data)
     y_hat = fnn.forward(net, trace.params, data.x)
     pred = fnn.predict(net, trace.params, data.x)
     for i, (truth, p) in enumerate(zip(data.y[:, 0], y_hat[:, 0], strict=True), start=1):
@@ -217,13 +370,25 @@ def _print_predictions(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) ->
     return pred
 
 
+def _save_comparison(path: Path, name: str, data: fnn.Dataset, pred: FloatArray, title: str) -> None:
+    from scripts import plots
+
+    if name in PLAYGROUND:
+        classes = data.classes or 2
+        plots.save_class_comparison(path, data.x, class_labels(data.y), class_labels(pred), classes, title)
+    else:
+        plots.save_comparison(path, data.x, data.y, pred, title)
+
+
 def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     """Train (or resume) on one dataset, print the outcome, write the figures and the trace."""
-    data = _dataset(name, args.seed)
+    classes, noise = _classes(args), _noise(args)
+    data = _dataset(name, args.seed, classes, noise)
     net, config, steps = _start(name, data, args)
     lr = config.optimizer.hyperparams["lr"]
+    about = f", {classes} classes, noise {noise:g}" if name in PLAYGROUND else ""
     print(
-        f"== {name}: {data.n} samples, network {_describe(net)}, "
+        f"== {name}: {data.n} samples{about}, network {_describe(net)}, "
         f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}"
     )
     started = time.perf_counter()
@@ -237,13 +402,13 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     comparison, curve, saved = (
         out / f"{name}_{kind}" for kind in ("comparison.png", "learning_curve.png", "trace.npz")
     )
-    plots.save_comparison(comparison, data.x, data.y, pred, title)
+    _save_comparison(comparison, name, data, pred, title)
     plots.save_learning_curves(
         curve,
         [plots.Curve(f"loss ({config.loss.name})", trace.loss, (plots.AccuracyLine(trace.accuracy, "accuracy"),))],
         plots.CurveLayout(title, f"{config.loss.name} loss (log scale)"),
     )
-    save_run(saved, trace, name, args.seed)
+    save_run(saved, trace, name, args.seed, classes=classes, noise=noise)
     print(f"wrote {comparison}, {curve}, {saved}")
     return trace
 
@@ -256,10 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
         if args.resume is not None and len(names) != 1:
             raise ValueError(
-                "--resume needs --dataset linear or --dataset xor (the dataset the saved run was trained on)"
+                "--resume needs --dataset linear, xor, circle, gauss or spiral "
+                "(the one dataset the saved run was trained on)"
             )
         if args.print_every < 1:
             raise ValueError(f"--print-every must be an integer >= 1, got {args.print_every}")
+        check_data_flags(names, args)
         if args.resume is None:
             _new_network(args.hidden, args)  # a network too large is refused before anything runs
         prepare_out(out)

@@ -5,6 +5,10 @@
     save_boundaries(path, title, panels, x, y, ...)        P(class 1) over the unit square (report)
     save_predictions(path, images, prob, truth, ...)       a grid of images with their predictions (cnn)
     save_filters(path, kernels, biases)                    a grid of learned kernels (cnn)
+    save_class_comparison(path, x, truth, pred, classes, title)   the same for k classes, any extent (lab)
+    save_panels(path, panels, title)                       lines over epochs, panels side by side (digits)
+    save_confusion(path, matrices, title)                  confusion matrices side by side (digits)
+    save_image_grid(path, images, captions, title)         small images with captions, one mosaic (digits)
 
 The report draws in worker processes: every function here is picklable by
 name and takes only arrays, strings and attrs records.
@@ -324,3 +328,249 @@ def save_filters(path: Path, kernels: FloatArray, biases: FloatArray) -> None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="weight")
     fig.suptitle(f"Learned {kernels.shape[1]}x{kernels.shape[2]} filters of the first layer")
     _save(fig, path, 110)
+
+
+# ------------------------------------------------------------- k classes ---
+
+TAB10 = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+)
+"""Colours of up to ten classes (more than two); two classes keep the lab's red and blue."""
+
+
+def class_colours(classes: int) -> tuple[str, ...]:
+    """One colour per class: ``CLASS_COLOURS`` for two, ``TAB10`` for up to ten."""
+    if not 2 <= classes <= len(TAB10):
+        raise ValueError(f"classes must be from 2 to {len(TAB10)} (one colour each), got {classes}")
+    return CLASS_COLOURS if classes == 2 else TAB10[:classes]
+
+
+def square_limits(x: FloatArray, pad: float = 0.06) -> tuple[float, float]:
+    """One range for both axes that holds every point of ``x`` `(n, 2)`, with a margin."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    margin = pad * max(hi - lo, 1e-9)
+    return lo - margin, hi + margin
+
+
+def scatter_labels(
+    ax: Axes, x: FloatArray, labels: npt.NDArray[np.int_], classes: int, limits: tuple[float, float]
+) -> None:
+    """The points of ``x`` `(n, 2)`, one colour per class of ``labels`` `(n,)` (integers 0..classes-1)."""
+    for cls, colour in enumerate(class_colours(classes)):
+        pick = labels == cls
+        ax.scatter(x[pick, 0], x[pick, 1], c=colour, s=22, edgecolors="k", linewidths=0.5, label=f"class {cls}")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_aspect("equal")
+    ax.set_xlim(*limits)
+    ax.set_ylim(*limits)
+
+
+def save_class_comparison(
+    path: Path,
+    x: FloatArray,
+    truth: npt.NDArray[np.int_],
+    pred: npt.NDArray[np.int_],
+    classes: int,
+    title: str,
+    *,
+    inches: tuple[float, float] = (9.0, 4.6),
+    dpi: int = 110,
+) -> None:
+    """Ground truth beside prediction for ``classes`` classes (labels `(n,)`), axes fitted to the data."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=inches)
+    _margins(fig, left=0.6, right=0.2, bottom=1.0, top=0.6, wspace=0.25)
+    limits = square_limits(x)
+    scatter_labels(left, x, truth, classes, limits)
+    left.set_title("Ground truth")
+    scatter_labels(right, x, pred, classes, limits)
+    right.set_title(f"Predict result ({int(np.count_nonzero(pred != truth))} wrong)")
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=min(classes, 5), fontsize=9)
+    fig.suptitle(title)
+    _save(fig, path, dpi)
+
+
+# ------------------------------------------------------ lines over epochs ---
+
+
+@attrs.frozen
+class Series:
+    """One line of a panel: ``values`` at ``epochs`` (both `(points,)`).
+
+    Attributes:
+        label: legend entry; "" for none (e.g. every seed but the first of a bundle).
+        colour: index into ``TAB10``.
+        style: matplotlib line style.
+        band: low and high lines to shade, or None.
+        width: line width.
+    """
+
+    label: str
+    epochs: npt.NDArray[np.int_]
+    values: FloatArray
+    colour: int = 0
+    style: str = "-"
+    band: tuple[FloatArray, FloatArray] | None = None
+    width: float = 1.5
+
+
+@attrs.frozen
+class Panel:
+    """One panel of ``save_panels``: its y label, its lines, a log scale or not, its y range (None: fitted)."""
+
+    label: str
+    series: tuple[Series, ...]
+    log: bool = False
+    limits: tuple[float, float] | None = None
+
+
+def _draw_series(ax: Axes, series: Series, log: bool) -> None:
+    floor = LOG_FLOOR if log else -np.inf
+    colour = TAB10[series.colour % len(TAB10)]
+    ax.plot(
+        series.epochs,
+        np.maximum(series.values, floor),
+        color=colour,
+        ls=series.style,
+        lw=series.width,
+        label=series.label or None,
+    )
+    if series.band is not None:
+        low, high = (np.maximum(b, floor) for b in series.band)
+        ax.fill_between(series.epochs, low, high, color=colour, alpha=0.15, lw=0)
+
+
+def panels_inches(panels: int) -> tuple[float, float]:
+    """The size of ``save_panels``' figure."""
+    return 5.6 * panels + 0.4, 4.6
+
+
+def save_panels(path: Path, panels: Sequence[Panel], title: str, *, dpi: int = 110) -> None:
+    """Panels side by side, each with lines over epochs (shared x label "epoch")."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=panels_inches(len(panels)), squeeze=False)
+    _margins(fig, left=1.0, right=0.2, bottom=0.55, top=0.5, wspace=0.35)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for series in panel.series:
+            _draw_series(ax, series, panel.log)
+        if panel.log:
+            ax.set_yscale("log")
+        if panel.limits is not None:
+            ax.set_ylim(*panel.limits)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(panel.label)
+        ax.grid(True, which="both", alpha=0.25)
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=8, loc="best")
+    fig.suptitle(title)
+    _save(fig, path, dpi)
+
+
+# -------------------------------------------------------------- confusion ---
+
+
+def confusion_inches(panels: int) -> tuple[float, float]:
+    """The size of ``save_confusion``'s figure."""
+    return 4.2 * panels + 0.3, 4.7
+
+
+def _draw_confusion(ax: Axes, label: str, counts: npt.NDArray[np.int_]) -> None:
+    k = counts.shape[0]
+    totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    share = counts / totals
+    ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (i, j), c in np.ndenumerate(counts):
+        if c:
+            colour = "white" if share[i, j] > 0.5 else ("tab:red" if i != j else "black")
+            ax.text(j, i, str(c), ha="center", va="center", fontsize=6.5, color=colour)
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    wrong = int(counts.sum() - np.trace(counts))
+    ax.set_title(f"{label}\n{wrong} wrong of {int(counts.sum())}", fontsize=9)
+
+
+def save_confusion(
+    path: Path, matrices: Sequence[tuple[str, npt.NDArray[np.int_]]], title: str, *, dpi: int = 110
+) -> None:
+    """Confusion matrices `(k, k)` (rows: true class, columns: predicted), side by side, each with its
+    title; cells coloured by the share of their row, labelled with their counts (mistakes in red)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(matrices), figsize=confusion_inches(len(matrices)), squeeze=False)
+    _margins(fig, left=0.5, right=0.2, bottom=0.55, top=0.95, wspace=0.3)
+    for ax, (label, counts) in zip(axes[0], matrices, strict=True):
+        _draw_confusion(ax, label, counts)
+    fig.suptitle(title)
+    _save(fig, path, dpi)
+
+
+# ------------------------------------------------------------ image mosaic ---
+
+CELL_INCHES = (0.85, 1.05)
+"""Width and height of one image and its caption in ``save_image_grid``."""
+
+
+def image_grid_inches(count: int, cols: int) -> tuple[float, float]:
+    """The size of ``save_image_grid``'s figure for ``count`` images (at least one row)."""
+    rows = max(1, -(-count // cols))
+    return CELL_INCHES[0] * cols + 0.4, CELL_INCHES[1] * rows + 0.7
+
+
+def _mosaic(images: FloatArray, cols: int, gap: int, caption: int) -> FloatArray:
+    """The images `(k, H, W)` in a grid of ``cols`` columns on a NaN background, with room for captions."""
+    k, h, w = images.shape
+    rows = max(1, -(-k // cols))
+    cell_h, cell_w = h + gap + caption, w + gap
+    canvas = np.full((rows * cell_h, cols * cell_w), np.nan)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        top, left = r * cell_h + caption, c * cell_w
+        canvas[top : top + h, left : left + w] = image
+    return canvas
+
+
+def save_image_grid(
+    path: Path,
+    images: FloatArray,
+    captions: Sequence[str],
+    title: str,
+    *,
+    cols: int = 10,
+    caption_colour: str = "tab:red",
+    dpi: int = 100,
+) -> None:
+    """Small images `(k, H, W)` (grey, dark = high) with a caption above each, drawn as one mosaic: one
+    axes for all of them, so a grid of many images costs about what one image does."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=image_grid_inches(images.shape[0], cols))
+    w, h = fig.get_size_inches()
+    ax = fig.add_axes((0.2 / w, 0.1 / h, 1 - 0.4 / w, 1 - 0.7 / h))
+    k, height, width = images.shape
+    gap, caption = max(1, width // 8), max(3, height // 2)
+    canvas = _mosaic(images, cols, gap, caption) if k else np.full((height + gap + caption, cols), np.nan)
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="white")
+    lo, hi = (float(np.min(images)), float(np.max(images))) if k else (0.0, 1.0)
+    ax.imshow(canvas, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1.0, interpolation="nearest", aspect="auto")
+    for i, text in enumerate(captions):
+        r, c = divmod(i, cols)
+        x = c * (width + gap) + width / 2 - 0.5
+        y = r * (height + gap + caption) + caption - 0.8
+        ax.text(x, y, text, ha="center", va="bottom", fontsize=7.5, color=caption_colour)
+    if not k:
+        ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+    ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path, dpi)

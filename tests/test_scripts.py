@@ -428,3 +428,130 @@ def test_lab_ctrl_c_in_a_real_process_is_one_line_and_status_130(presses: int, t
     assert err == f"interrupted; files already written are in {tmp_path}/\n"
     assert "Traceback" not in out and out.startswith("== linear: ")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------- lab: Playground's sets ---
+
+PER_CLASS = re.compile(r"^Iter(\d+) \| Ground truth: (\d) \| prediction: (\d) \(p=(\d\.\d\d)\) \|$", re.M)
+
+
+def test_lab_spiral_with_three_classes_trains_a_softmax(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--dataset", "spiral", "--classes", "3", "--noise", "0.1", "--epochs", "40", "--print-every", "20"]
+    assert lab.main([*argv, "--optimizer", "adam", "--lr", "0.05", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("== spiral: 200 samples, 3 classes, noise 0.1, network (2, 10, 10, 3) sigmoid/softmax, ")
+    assert ", cross_entropy, batch size full\n" in out
+    lines = PER_CLASS.findall(out)
+    assert [int(i) for i, *_ in lines] == list(range(1, 201))
+    assert {truth for _, truth, _, _ in lines} == {"0", "1", "2"}
+    assert all(1 / 3 - 0.005 <= float(p) <= 1.0 for *_, p in lines)  # the largest of three probabilities
+    data = fnn.generate_spiral(classes=3, noise=0.1, seed=0)
+    assert [int(t) for _, t, _, _ in lines] == np.argmax(data.y, axis=1).tolist()
+    right = sum(t == g for _, t, g, _ in lines)
+    assert re.search(rf"^loss=\d+\.\d+ accuracy={100 * right / 200:.2f}%$", out, re.M)
+    for kind in ("comparison", "learning_curve"):
+        w, h = _png_size(tmp_path / f"spiral_{kind}.png")
+        assert w > 400 and h > 300
+    trace = fio.load_trace(tmp_path / "spiral_trace.npz")
+    assert trace.network.out_features == 3 and trace.config.loss.name == "cross_entropy"
+    info = json.loads((tmp_path / "spiral_trace.json").read_text())
+    assert info == {"dataset": "spiral", "data_seed": 0, "epochs_run": 40, "classes": 3, "noise": 0.1}
+
+
+@pytest.mark.parametrize(("name", "flags"), [("circle", ["--noise", "0.2"]), ("gauss", [])])
+def test_lab_two_class_playground_sets_keep_the_sigmoid_output(
+    name: str, flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lab.main(["--dataset", name, *flags, "--epochs", "30", "--print-every", "10", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    noise = flags[1] if flags else "0"
+    assert out.startswith(f"== {name}: 200 samples, 2 classes, noise {noise}, network (2, 10, 10, 1) sigmoid/sigmoid")
+    lines = re.findall(r"^Iter(\d+) \| Ground truth: ([01]) \| prediction: ([0-9.e+-]+) \|$", out, re.M)
+    assert len(lines) == 200
+    for kind in ("comparison", "learning_curve"):
+        w, h = _png_size(tmp_path / f"{name}_{kind}.png")
+        assert w > 400 and h > 300
+    info = json.loads((tmp_path / f"{name}_trace.json").read_text())
+    assert info == {"dataset": name, "data_seed": 0, "epochs_run": 30, "classes": 2, "noise": float(noise)}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "circle", "--classes", "3"], "--classes 3: only gauss and spiral have more than 2 classes"),
+        (["--classes", "4"], "--classes 4: only gauss and spiral have more than 2 classes, not --dataset both"),
+        (["--dataset", "xor", "--noise", "0.1"], "--noise 0.1: only circle, gauss and spiral have noise"),
+        (["--dataset", "gauss", "--classes", "3", "--loss", "mse"], "--classes 3 trains a softmax output"),
+        (["--dataset", "spiral", "--classes", "3", "--output-activation", "tanh"], "got --output-activation tanh"),
+        (["--dataset", "spiral", "--loss", "cross_entropy"], "two classes train one output unit"),
+        (["--dataset", "linear", "--output-activation", "softmax"], "two classes train one output unit"),
+    ],
+)
+def test_lab_playground_flags_are_checked_before_training(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_training(monkeypatch)
+    assert lab.main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in _one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["--classes", "1"], ["--classes", "11"], ["--noise", "-0.1"], ["--noise", "inf"]])
+def test_lab_playground_flag_values_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        lab.main(["--dataset", "spiral", *argv])
+    assert info.value.code == 2
+    assert argv[0] in _one_line(capsys.readouterr().err)
+
+
+@pytest.fixture
+def spiral_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A 5-epoch run on spiral data (3 classes, noise 0.2, seed 1); its saved trace."""
+    argv = ["--dataset", "spiral", "--classes", "3", "--noise", "0.2", "--seed", "1", "--epochs", "5"]
+    assert lab.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    return tmp_path / "a" / "spiral_trace.npz"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--dataset", "spiral", "--classes", "4", "--noise", "0.2", "--seed", "1"],
+            r"with --classes 3, not --classes 4",
+        ),
+        (["--dataset", "spiral", "--classes", "3", "--seed", "1"], r"with --noise 0.2, not --noise 0.0"),
+        (["--dataset", "spiral", "--classes", "3", "--noise", "0.2"], r"drawn with --seed 1, not --seed 0"),
+        (["--dataset", "gauss", "--classes", "3", "--noise", "0.2", "--seed", "1"], r"on dataset 'spiral', not on"),
+    ],
+)
+def test_lab_resume_refuses_other_playground_data(
+    flags: list[str], message: str, spiral_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lab.main([*flags, "--epochs", "3", "--resume", str(spiral_run), "--out", str(tmp_path / "b")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert str(spiral_run) in line and re.search(message, line), line
+    assert not (tmp_path / "b" / "spiral_trace.npz").exists()
+
+
+def test_lab_resume_continues_a_playground_run(
+    spiral_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--dataset", "spiral", "--classes", "3", "--noise", "0.2", "--seed", "1", "--epochs", "4"]
+    assert lab.main([*flags, "--resume", str(spiral_run), "--out", str(tmp_path / "b")]) == 0
+    assert len(PER_CLASS.findall(capsys.readouterr().out)) == 200
+    assert fio.load_trace(tmp_path / "b" / "spiral_trace.npz").loss.shape == (9,)
+    info = json.loads((tmp_path / "b" / "spiral_trace.json").read_text())
+    assert info == {"dataset": "spiral", "data_seed": 1, "epochs_run": 9, "classes": 3, "noise": 0.2}
+
+
+def test_lab_resume_refuses_a_playground_sidecar_without_classes(
+    spiral_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    side = spiral_run.with_suffix(".json")
+    side.write_text(json.dumps({"dataset": "spiral", "data_seed": 1, "epochs_run": 5}))
+    flags = ["--dataset", "spiral", "--classes", "3", "--noise", "0.2", "--seed", "1", "--epochs", "3"]
+    assert lab.main([*flags, "--resume", str(spiral_run), "--out", str(spiral_run.parent)]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"error: {side}: not a sidecar written by the lab (no classes and noise for spiral)"
+    )
