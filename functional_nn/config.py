@@ -25,9 +25,13 @@ from functional_nn.optimizers import OPTIMIZERS, Optimizer
 __all__ = ["Run", "TrainConfig", "prepare"]
 
 
+MAX_EPOCHS = 2**40
+"""The most epochs a run may take: far beyond any real run, and every epoch count fits an int64."""
+
+
 def _epochs_valid(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     del instance, attribute
-    _validate.integer("epochs", value, minimum=1)
+    _validate.integer("epochs", value, minimum=1, maximum=MAX_EPOCHS)
 
 
 def _optional_count(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:

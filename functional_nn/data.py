@@ -321,7 +321,7 @@ def generate_xor_easy(n: int = 11) -> Dataset:
         >>> generate_xor_easy().x.shape
         (21, 2)
     """
-    n = _validate.integer("n", n, minimum=2)
+    n = _validate.integer("n", n, minimum=2, maximum=10**7)
     xs: list[tuple[float, float]] = []
     ys: list[float] = []
     for i in range(n):

@@ -408,4 +408,4 @@ def make_optimizer(name: str, **hyperparams: Any) -> Optimizer:
         >>> make_optimizer("adam", lr=0.01).hyperparams["lr"]
         0.01
     """
-    return OPTIMIZERS[_validate.choice("optimizer", name, tuple(OPTIMIZERS))](**hyperparams)
+    return OPTIMIZERS[_validate.choice("name", name, tuple(OPTIMIZERS))](**hyperparams)

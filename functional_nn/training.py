@@ -25,7 +25,7 @@ import numpy as np
 
 from functional_nn import _validate
 from functional_nn import engine as fast
-from functional_nn.config import Run, TrainConfig, normalized, prepare
+from functional_nn.config import MAX_EPOCHS, Run, TrainConfig, normalized, prepare
 from functional_nn.data import Dataset
 from functional_nn.fold import Carry, Progress, Start, fold, fresh_start
 from functional_nn.network import Network
@@ -201,7 +201,7 @@ def _iterate(run: Run, start: Any, earlier: Trace | None, engine: str) -> Iterat
 def _resume(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None) -> tuple[Run, Start]:
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
-    more = _validate.integer("epochs", epochs, minimum=1)
+    more = _validate.integer("epochs", epochs, minimum=1, maximum=MAX_EPOCHS - trace.epochs_run)
     point = trace.resume_point
     if point is None:
         raise ValueError("trace cannot be resumed: it has no resume point (a trace saved without one)")

@@ -113,6 +113,8 @@ def tree_map(f: Callable[..., FloatArray], tree: T, *rest: T, broadcast: bool = 
         >>> tree_map(lambda a, b: a + b, (np.ones(2),), (np.ones(2),))[0]
         array([2., 2.])
     """
+    if not callable(f):
+        raise TypeError(f"f must be a function of the leaves, got {type(f).__name__}")
     result: T = _map(f, tree, rest, broadcast)
     return result
 

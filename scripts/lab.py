@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"loss: {', '.join(fnn.LOSSES)} (default: mse for 2 classes; cross_entropy, picked automatically, for more)",
     )
-    p.add_argument("--optimizer", default="sgd", help=f"optimizer: {', '.join(fnn.OPTIMIZERS)} (default: sgd)")
+    p.add_argument("--optimizer", default="sgd", choices=tuple(fnn.OPTIMIZERS), help="optimizer (default: sgd)")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate (default: 1.0)")
     p.add_argument("--epochs", type=int, default=10_000, help="epochs (default: 10000)")
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")

@@ -433,7 +433,7 @@ def test_lr_must_be_finite_and_real(name: str) -> None:
         (lambda: fnn.rmsprop(decay=1.0), r"decay must be in \[0\.0, 1\.0\), got 1\.0"),
         (lambda: fnn.rmsprop(eps=-1.0), r"eps must be > 0"),
         (lambda: fnn.adagrad(eps=0.0), r"eps must be > 0"),
-        (lambda: fnn.make_optimizer("lbfgs"), r"optimizer must be one of 'sgd', .*got 'lbfgs'"),
+        (lambda: fnn.make_optimizer("lbfgs"), r"name must be one of 'sgd', .*got 'lbfgs'"),
     ],
 )
 def test_hyperparameter_ranges(build: Callable[[], fnn.Optimizer], match: str) -> None:

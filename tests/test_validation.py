@@ -227,7 +227,7 @@ CASES: list[Case] = [
         "unknown optimizer",
         lambda: fnn.make_optimizer("sgdm"),
         ValueError,
-        r"optimizer must be one of 'sgd', 'momentum'.*got 'sgdm'",
+        r"name must be one of 'sgd', 'momentum'.*got 'sgdm'",
     ),
     (
         "bce without sigmoid",
