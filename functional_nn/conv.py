@@ -118,7 +118,8 @@ def _fits(name: str, what: str, size: int) -> None:
 
 def _image_shape(value: ShapeLike) -> ImageShape:
     """Converter of ``in_shape``: three integers >= 1 (NumPy's too), as Python ints."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
+    bad_array = isinstance(value, np.ndarray) and value.ndim != 1
+    if bad_array or isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)) or len(value) != 3:
         raise TypeError(
             f"in_shape must be a (channels, height, width) tuple of 3 integers, got {_validate.show(value)}"
         )

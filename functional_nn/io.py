@@ -227,10 +227,12 @@ def _target(path: str | os.PathLike[str]) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
     p = Path(path)
+    if "\0" in str(p):
+        raise ValueError(f"path {str(p)!r} holds a NUL byte, which no file name can")
     try:
         link = p.is_symlink()
-    except OSError as err:  # a name too long, ...
-        raise ValueError(f"{p}: {err.strerror or err}") from None
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte in it, ...
+        raise ValueError(f"path {str(p)!r}: {getattr(err, 'strerror', None) or err}") from None
     if link:
         raise ValueError(f"{p}: refused: it is a symbolic link (give the file it points to)")
     return p

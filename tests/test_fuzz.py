@@ -2219,26 +2219,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         lambda a: not_a_tree_of_real_arrays(a.get("tree")) and not isinstance(a.get("tree"), (list, dict, set)),
     ),
     *known(
-        "in-shape-0d-array",
-        ("Conv2DLayer", "MaxPool2DLayer", "AvgPool2DLayer", "FlattenLayer", "flatten_images"),
-        "FlattenLayer(np.array(3)) (a 0-d array as in_shape; flatten_images(images, np.array(3)) alike) raises "
-        'TypeError "len() of unsized object", naming no argument; the converter checks Sequence or ndarray, '
-        "then takes len().  Should: TypeError naming in_shape (shape).",
-        fnn.FlattenLayer,
-        {"in_shape": np.array(3)},
-        lambda a: zero_d(a.get("in_shape")) or zero_d(a.get("shape")),
-    ),
-    *known(
-        "save-path-nul",
-        ("io.save_params", "io.save_trace"),
-        "save_params('/tmp/a\\0b.npz', net, params) (a path with a NUL byte; save_trace too) raises ValueError "
-        '"embedded null byte", naming neither path nor the file (load_params names the file).  Should: '
-        "ValueError naming the path.",
-        _save_params,
-        {"path": os.path.join(tempfile.gettempdir(), "nul\0byte.npz"), "net": SIG, "params": fnn.init(SIG, seed=0)},
-        lambda a: isinstance(p := a.get("path"), str) and "\0" in p,
-    ),
-    *known(
         "multiclass-label-sum-overflow",
         ("Dataset", "data.check_task"),
         "Dataset(x=[[1.0]], y=[[1e308, 1e308]], task='multiclass') emits RuntimeWarning \"overflow encountered in "
