@@ -17,6 +17,12 @@ lab's sigmoid output (one unit, mse by default); more train a softmax output
 of K units with cross_entropy, chosen automatically.  A softmax output prints
 each sample's class and its probability ("Ground truth: 2 | prediction: 2
 (p=0.93)"); a sigmoid output, as the lab always has, the probability of class 1.
+
+``--dataset wave`` is a regression set: 200 points in [-1, 1]^2 drawn with
+``--seed``, target sin(3 x1) cos(2 x2) plus ``--noise`` times Gaussian noise.  It
+trains an identity output with mse (chosen automatically; a sigmoid or softmax
+output, bce or cross_entropy are refused), prints each sample's target and
+prediction and the final R^2 instead of accuracy.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
@@ -44,6 +51,11 @@ FloatArray = npt.NDArray[np.float64]
 DATASETS = ("linear", "xor")
 PLAYGROUND = ("circle", "gauss", "spiral")
 """TensorFlow Playground's sets, drawn by ``fnn.generate_<name>`` from the lab's seed."""
+REGRESSION = ("wave",)
+"""The lab's own regression set (``wave_dataset``): an identity output trained with mse."""
+NOISY = (*PLAYGROUND, *REGRESSION)
+"""The sets drawn with ``--noise``."""
+WAVE_POINTS = 200
 MULTICLASS = ("gauss", "spiral")
 """The sets that can have more than two classes."""
 MAX_CLASSES = 10
@@ -78,10 +90,10 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     """--dataset, --classes and --noise."""
     p.add_argument(
         "--dataset",
-        choices=(*DATASETS, *PLAYGROUND, "both"),
+        choices=(*DATASETS, *PLAYGROUND, *REGRESSION, "both"),
         default="both",
-        help="which dataset: the lab's linear or xor, both of them, or TensorFlow Playground's circle, gauss or "
-        "spiral (200 points drawn with --seed) (default: both)",
+        help="which dataset: the lab's linear or xor, both of them, TensorFlow Playground's circle, gauss or "
+        "spiral (200 points drawn with --seed), or the regression set wave (default: both)",
     )
     p.add_argument(
         "--classes",
@@ -92,7 +104,7 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
         "of K units with cross_entropy, picked automatically",
     )
     p.add_argument(
-        "--noise", type=_noise_level, default=None, help="noise of circle, gauss and spiral, >= 0 (default: 0)"
+        "--noise", type=_noise_level, default=None, help="noise of circle, gauss, spiral and wave, >= 0 (default: 0)"
     )
 
 
@@ -114,12 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output-activation",
         default=None,
-        help="output activation (default: sigmoid for 2 classes; softmax, picked automatically, for more)",
+        help="output activation (default: sigmoid for 2 classes; softmax, picked automatically, for more; "
+        "identity for wave)",
     )
     p.add_argument(
         "--loss",
         default=None,
-        help=f"loss: {', '.join(fnn.LOSSES)} (default: mse for 2 classes; cross_entropy, picked automatically, for more)",
+        help=f"loss: {', '.join(fnn.LOSSES)} (default: mse for 2 classes and wave; cross_entropy, picked "
+        "automatically, for more classes)",
     )
     p.add_argument("--optimizer", default="sgd", choices=tuple(fnn.OPTIMIZERS), help="optimizer (default: sgd)")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate (default: 1.0)")
@@ -139,12 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="continue the run saved in FILE (a *_trace.npz written by the lab) for --epochs more epochs; needs "
         "the --dataset FILE was trained on (and the same --seed, except for xor, and for circle, gauss and "
-        "spiral the same --classes and --noise); network, optimizer and loss come from the file",
+        "spiral the same --classes and --noise, for wave the same --noise); network, optimizer and loss come from the file",
     )
     return p
 
 
+def wave_dataset(seed: int, noise: float = 0.0, n: int = WAVE_POINTS) -> fnn.Dataset:
+    """The lab's regression set: ``n`` points uniform in [-1, 1]^2 and targets `(n, 1)`
+    ``sin(3 x1) cos(2 x2) + noise * N(0, 1)``, drawn from the seed's stream 7."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+    x = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = np.sin(3.0 * x[:, :1]) * np.cos(2.0 * x[:, 1:]) + noise * rng.standard_normal((n, 1))
+    return fnn.Dataset(x, y, task="regression")
+
+
 def _dataset(name: str, seed: int, classes: int = 2, noise: float = 0.0) -> fnn.Dataset:
+    if name == "wave":
+        return wave_dataset(seed, noise)
     if name == "linear":
         return fnn.generate_linear(n=100, seed=seed)
     if name == "xor":
@@ -178,15 +203,29 @@ def check_data_flags(names: Sequence[str], args: argparse.Namespace) -> None:
         raise ValueError(
             f"--classes {_classes(args)}: only gauss and spiral have more than 2 classes, not --dataset {args.dataset}"
         )
-    if _noise(args) != 0.0 and not set(names) <= set(PLAYGROUND):
+    if _noise(args) != 0.0 and not set(names) <= set(NOISY):
         raise ValueError(
             f"--noise {_noise(args)}: only circle, gauss and spiral have noise, not --dataset {args.dataset}"
         )
 
 
+def _regression(args: argparse.Namespace) -> bool:
+    return args.dataset in REGRESSION
+
+
 def output_for(classes: int, args: argparse.Namespace) -> tuple[int, str, str]:
     """Output units, output activation and loss: for two classes the flags' (default sigmoid and mse);
-    for more, ``classes`` softmax units with cross_entropy (other flags are refused with ValueError)."""
+    for more, ``classes`` softmax units with cross_entropy; for wave one unit, default identity with mse
+    (other flags are refused with ValueError)."""
+    if _regression(args):
+        activation = "identity" if args.output_activation is None else args.output_activation
+        loss = "mse" if args.loss is None else args.loss
+        if activation in ("sigmoid", "softmax") or loss in ("bce", "cross_entropy"):
+            raise ValueError(
+                f"--dataset {args.dataset} is a regression set: it trains an identity output with mse, not "
+                f"({activation}, {loss}) (leave --output-activation and --loss out)"
+            )
+        return 1, activation, loss
     if classes == 2:
         activation = "sigmoid" if args.output_activation is None else args.output_activation
         loss = "mse" if args.loss is None else args.loss
@@ -248,6 +287,8 @@ def save_run(path: Path, trace: fnn.Trace, name: str, seed: int, *, classes: int
     info: dict[str, object] = {"dataset": name, "data_seed": _data_seed(name, seed), "epochs_run": trace.epochs_run}
     if name in PLAYGROUND:
         info |= {"classes": classes, "noise": noise}
+    elif name in REGRESSION:
+        info |= {"noise": noise}
     _files.write_text(side, json.dumps(info, indent=1) + "\n")
 
 
@@ -266,6 +307,8 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         raise ValueError(f"{side}: not a sidecar written by the lab")
     if info["dataset"] in PLAYGROUND and not {"classes", "noise"} <= info.keys():
         raise ValueError(f"{side}: not a sidecar written by the lab (no classes and noise for {info['dataset']})")
+    if info["dataset"] in REGRESSION and "noise" not in info:
+        raise ValueError(f"{side}: not a sidecar written by the lab (no noise for {info['dataset']})")
     return info
 
 
@@ -296,6 +339,8 @@ def load_for_resume(path: Path, name: str, seed: int, *, classes: int = 2, noise
         for flag, value in (("classes", classes), ("noise", noise)):
             if info[flag] != value:
                 raise ValueError(f"{path} was trained on {name} data with --{flag} {info[flag]}, not --{flag} {value}")
+    if name in REGRESSION and info["noise"] != noise:
+        raise ValueError(f"{path} was trained on {name} data with --noise {info['noise']}, not --noise {noise}")
     return trace
 
 
@@ -357,7 +402,27 @@ def _print_classes(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> Flo
     return pred
 
 
+def r_squared(y: FloatArray, pred: FloatArray) -> float:
+    """1 - SSE / SST, as the trace's metric for regression (1 or 0 where the targets are constant)."""
+    sse = float(np.sum((y - pred) ** 2))
+    sst = float(np.sum((y - y.mean(axis=0)) ** 2))
+    if sst == 0.0:
+        return 1.0 if sse == 0.0 else 0.0
+    return 1.0 - sse / sst
+
+
+def _print_values(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> FloatArray:
+    """A regression output: each sample's target and prediction, then R^2."""
+    y_hat = fnn.forward(net, trace.params, data.x)
+    for i, (truth, p) in enumerate(zip(data.y[:, 0], y_hat[:, 0], strict=True), start=1):
+        print(f"Iter{i} | Ground truth: {truth:.3f} | prediction: {p:.3f} |")
+    print(f"loss={float(trace.final_loss):.5f} R^2={r_squared(data.y, y_hat):.2f}")
+    return y_hat
+
+
 def _print_predictions(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) -> FloatArray:
+    if data.task == "regression":
+        return _print_values(net, trace, data)
     if isinstance(net.output_activation, fnn.Softmax):
         return _print_classes(net, trace, data)
     y_hat = fnn.forward(net, trace.params, data.x)
@@ -373,7 +438,9 @@ def _print_predictions(net: fnn.Network, trace: fnn.Trace, data: fnn.Dataset) ->
 def _save_comparison(path: Path, name: str, data: fnn.Dataset, pred: FloatArray, title: str) -> None:
     from scripts import plots
 
-    if name in PLAYGROUND:
+    if data.task == "regression":
+        plots.save_value_comparison(path, data.x, data.y[:, 0], pred[:, 0], r_squared(data.y, pred), title)
+    elif name in PLAYGROUND:
         classes = data.classes or 2
         plots.save_class_comparison(path, data.x, class_labels(data.y), class_labels(pred), classes, title)
     else:
@@ -387,6 +454,8 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     net, config, steps = _start(name, data, args)
     lr = config.optimizer.hyperparams["lr"]
     about = f", {classes} classes, noise {noise:g}" if name in PLAYGROUND else ""
+    if name in REGRESSION:
+        about = f", regression, noise {noise:g}"
     print(
         f"== {name}: {data.n} samples{about}, network {_describe(net)}, "
         f"{config.optimizer.name} lr={lr}, {config.loss.name}, batch size {config.batch_size or 'full'}"
@@ -403,10 +472,15 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
         out / f"{name}_{kind}" for kind in ("comparison.png", "learning_curve.png", "trace.npz")
     )
     _save_comparison(comparison, name, data, pred, title)
+    metric, layout = "accuracy", plots.CurveLayout(title, f"{config.loss.name} loss (log scale)")
+    if data.task == "regression":  # R^2 may start far below 0: the axis shows down to -100%
+        lowest = float(np.min(trace.accuracy)) if trace.accuracy.size else 0.0
+        floor = max(-103.0, min(-3.0, 100 * lowest - 3.0))
+        metric, layout = "R²", attrs.evolve(layout, accuracy_label="R² (%)", accuracy_floor=floor)
     plots.save_learning_curves(
         curve,
-        [plots.Curve(f"loss ({config.loss.name})", trace.loss, (plots.AccuracyLine(trace.accuracy, "accuracy"),))],
-        plots.CurveLayout(title, f"{config.loss.name} loss (log scale)"),
+        [plots.Curve(f"loss ({config.loss.name})", trace.loss, (plots.AccuracyLine(trace.accuracy, metric),))],
+        layout,
     )
     save_run(saved, trace, name, args.seed, classes=classes, noise=noise)
     print(f"wrote {comparison}, {curve}, {saved}")
@@ -421,7 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
         if args.resume is not None and len(names) != 1:
             raise ValueError(
-                "--resume needs --dataset linear, xor, circle, gauss or spiral "
+                "--resume needs --dataset linear, xor, circle, gauss, spiral or wave "
                 "(the one dataset the saved run was trained on)"
             )
         if args.print_every < 1:

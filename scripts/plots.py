@@ -6,6 +6,7 @@
     save_predictions(path, images, prob, truth, ...)       a grid of images with their predictions (cnn)
     save_filters(path, kernels, biases)                    a grid of learned kernels (cnn)
     save_class_comparison(path, x, truth, pred, classes, title)   the same for k classes, any extent (lab)
+    save_value_comparison(path, x, truth, pred, r2, title)        the same for real-valued targets (lab)
     save_panels(path, panels, title)                       lines over epochs, panels side by side (digits)
     save_confusion(path, matrices, title)                  confusion matrices side by side (digits)
     save_image_grid(path, images, captions, title)         small images with captions, one mosaic (digits)
@@ -398,6 +399,45 @@ def save_class_comparison(
     handles, labels = right.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=min(classes, 5), fontsize=9)
     fig.suptitle(title)
+    _save(fig, path, dpi)
+
+
+def save_value_comparison(
+    path: Path,
+    x: FloatArray,
+    truth: FloatArray,
+    pred: FloatArray,
+    r2: float,
+    title: str,
+    *,
+    cmap: str = "viridis",
+    inches: tuple[float, float] = (9.8, 4.6),
+    dpi: int = 110,
+) -> None:
+    """Ground truth beside prediction for real-valued targets `(n,)`: the points of ``x`` `(n, 2)`
+    coloured by value on one colour scale (shown by a colour bar); ``r2`` in the title."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=inches)
+    _margins(fig, left=0.6, right=1.1, bottom=0.6, top=0.75, wspace=0.25)
+    limits = square_limits(x)
+    lo = float(min(np.min(truth), np.min(pred)))
+    hi = float(max(np.max(truth), np.max(pred)))
+    hi = hi if hi > lo else lo + 1.0
+    image = None
+    for ax, values, label in ((left, truth, "Ground truth"), (right, pred, f"Prediction (R² = {r2:.2f})")):
+        image = ax.scatter(
+            x[:, 0], x[:, 1], c=values, cmap=cmap, vmin=lo, vmax=hi, s=22, edgecolors="k", linewidths=0.4
+        )
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_aspect("equal")
+        ax.set_xlim(*limits)
+        ax.set_ylim(*limits)
+        ax.set_title(label)
+    w, _ = fig.get_size_inches()
+    bar = fig.add_axes((1 - 0.85 / w, 0.15, 0.15 / w, 0.7))  # in the right margin
+    fig.colorbar(image, cax=bar, label="target")
+    fig.suptitle(f"{title}, R² = {r2:.2f}")
     _save(fig, path, dpi)
 
 

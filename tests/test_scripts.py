@@ -556,3 +556,69 @@ def test_lab_resume_refuses_a_playground_sidecar_without_classes(
     assert _one_line(capsys.readouterr().err) == (
         f"error: {side}: not a sidecar written by the lab (no classes and noise for spiral)"
     )
+
+
+# ------------------------------------------------------------ lab: regression ---
+
+PER_VALUE = re.compile(r"^Iter(\d+) \| Ground truth: (-?\d\.\d{3}) \| prediction: (-?\d+\.\d{3}) \|$", re.M)
+
+
+def test_wave_dataset_is_drawn_from_the_seed() -> None:
+    data = lab.wave_dataset(3, noise=0.1)
+    assert data.task == "regression" and data.x.shape == (200, 2) and data.y.shape == (200, 1)
+    assert np.all(np.abs(data.x) <= 1.0)
+    rng = np.random.default_rng(np.random.SeedSequence(3, spawn_key=(7,)))
+    x = rng.uniform(-1.0, 1.0, size=(200, 2))
+    noise = rng.standard_normal((200, 1))
+    np.testing.assert_array_equal(data.x, x)
+    np.testing.assert_allclose(data.y, np.sin(3 * x[:, :1]) * np.cos(2 * x[:, 1:]) + 0.1 * noise)
+    assert not np.array_equal(lab.wave_dataset(4).x, data.x)
+
+
+def test_lab_wave_trains_an_identity_output_and_reports_r2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--dataset", "wave", "--noise", "0.05", "--epochs", "50", "--print-every", "25", "--optimizer", "adam"]
+    assert lab.main([*argv, "--lr", "0.02", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("== wave: 200 samples, regression, noise 0.05, network (2, 10, 10, 1) sigmoid/identity, ")
+    assert ", mse, batch size full\n" in out
+    lines = PER_VALUE.findall(out)
+    assert [int(i) for i, *_ in lines] == list(range(1, 201))
+    data = lab.wave_dataset(0, noise=0.05)
+    assert [t for _, t, _ in lines] == [f"{v:.3f}" for v in data.y[:, 0]]
+    r2 = re.search(r"^loss=\d+\.\d+ R\^2=(-?\d+\.\d\d)$", out, re.M)
+    assert r2 is not None and "accuracy=" not in out
+    trace = fio.load_trace(tmp_path / "wave_trace.npz")
+    pred = fnn.forward(trace.network, trace.params, data.x)
+    assert r2.group(1) == f"{lab.r_squared(data.y, pred):.2f}"
+    for kind in ("comparison", "learning_curve"):
+        w, h = _png_size(tmp_path / f"wave_{kind}.png")
+        assert w > 400 and h > 300
+    assert trace.network.output_activation.name == "identity" and trace.config.loss.name == "mse"
+    info = json.loads((tmp_path / "wave_trace.json").read_text())
+    assert info == {"dataset": "wave", "data_seed": 0, "epochs_run": 50, "noise": 0.05}
+    resumed = ["--dataset", "wave", "--noise", "0.05", "--epochs", "5", "--resume", str(tmp_path / "wave_trace.npz")]
+    assert lab.main([*resumed, "--out", str(tmp_path / "b")]) == 0
+    assert len(PER_VALUE.findall(capsys.readouterr().out)) == 200
+    assert fio.load_trace(tmp_path / "b" / "wave_trace.npz").loss.shape == (55,)
+    assert lab.main([*resumed[:2], *resumed[4:], "--out", str(tmp_path / "c")]) == 2
+    assert "with --noise 0.05, not --noise 0.0" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--loss", "bce"],
+        ["--loss", "cross_entropy"],
+        ["--output-activation", "softmax"],
+        ["--output-activation", "sigmoid"],
+        ["--classes", "3"],
+    ],
+)
+def test_lab_wave_refuses_classification_outputs(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_training(monkeypatch)
+    assert lab.main(["--dataset", "wave", *flags, "--out", str(tmp_path)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert ("regression set" in line or "--classes 3" in line) and flags[1] in line
+    assert list(tmp_path.iterdir()) == []
