@@ -63,6 +63,11 @@ __all__ = [
 ]
 
 TASKS: Final = ("binary", "multiclass", "regression")
+
+MAX_SAMPLES: Final = 10**8
+"""The most points a generator draws (8 bytes x 2 features x 10**8 = 1.6 GB)."""
+MAX_CLASSES: Final = 10**5
+"""The most classes a generator or ``one_hot`` makes."""
 """The tasks a Dataset can state."""
 
 _STREAMS: Final = {"circle": 1, "gauss": 2, "spiral": 3, "split": 4}
@@ -267,12 +272,14 @@ def one_hot(labels: npt.ArrayLike, classes: int | None = None) -> FloatArray:
     if np.any(arr < 0):
         raise ValueError(f"labels must be >= 0, got {arr[arr < 0][0].item()!r}")
     top = int(arr.max())
+    if top >= MAX_CLASSES:
+        raise ValueError(f"labels must be < {MAX_CLASSES} (the most classes one_hot makes), got {top}")
     if classes is None:
         if top < 1:
             raise ValueError("labels hold only class 0; pass classes (>= 2) to say how many classes there are")
         k = top + 1
     else:
-        k = _validate.integer("classes", classes, minimum=2)
+        k = _validate.integer("classes", classes, minimum=2, maximum=MAX_CLASSES)
         if top >= k:
             raise ValueError(f"labels must be < classes ({k}), got {top}")
     out = np.zeros((arr.shape[0], k))
@@ -297,7 +304,7 @@ def generate_linear(n: int = 100, *, seed: int) -> Dataset:
         >>> data.x.shape, data.y.shape
         ((5, 2), (5, 1))
     """
-    n = _validate.integer("n", n, minimum=1)
+    n = _validate.integer("n", n, minimum=1, maximum=MAX_SAMPLES)
     seed = _validate.integer("seed", seed, minimum=0)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, size=(n, 2))
@@ -341,8 +348,8 @@ def _rng(seed: int, stream: str) -> np.random.Generator:
 
 def _generator_args(n: object, classes: object, noise: object, seed: object) -> tuple[int, int, float, int]:
     """Check the common arguments of the Playground generators."""
-    k = _validate.integer("classes", classes, minimum=2)
-    count = _validate.integer("n", n, minimum=1)
+    k = _validate.integer("classes", classes, minimum=2, maximum=MAX_CLASSES)
+    count = _validate.integer("n", n, minimum=1, maximum=MAX_SAMPLES)
     if count < k:
         raise ValueError(f"n must be >= classes ({k}) so that every class gets a point, got {count}")
     amount = _validate.real("noise", noise)

@@ -79,7 +79,7 @@ def bar_images(n: int, *, size: int = 16, noise: float = 0.3, seed: int) -> Data
         >>> data.x.shape, data.y.ravel().tolist()
         ((4, 64), [0.0, 0.0, 1.0, 1.0])
     """
-    n = _validate.integer("n", n, minimum=1)
+    n = _validate.integer("n", n, minimum=1, maximum=10**7)
     size, noise = _check(size, noise)
     seed = _validate.integer("seed", seed, minimum=0)
     return _draw(n, size, noise, np.random.default_rng(seed))
@@ -105,8 +105,8 @@ def generate_bars(
         >>> train.x.shape, test.x.shape
         ((100, 144), (50, 144))
     """
-    n_train = _validate.integer("n_train", n_train, minimum=1)
-    n_test = _validate.integer("n_test", n_test, minimum=1)
+    n_train = _validate.integer("n_train", n_train, minimum=1, maximum=10**7)
+    n_test = _validate.integer("n_test", n_test, minimum=1, maximum=10**7)
     size, noise = _check(size, noise)
     seed = _validate.integer("seed", seed, minimum=0)
     train_seq, test_seq = np.random.SeedSequence(seed).spawn(2)

@@ -2083,28 +2083,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         dense_too_large,
     ),
     *known(
-        "generator-sizes-beyond-limits",
-        ("generate_linear", "generate_circle", "generate_gauss", "generate_spiral", "generate_bars"),
-        "The generators accept sizes no array can hold and fail in NumPy: generate_linear(n=2**62, seed=0) "
-        'raises ValueError "array is too big ...", generate_circle(n=10**400, seed=0) TypeError "Cannot cast '
-        "array data from dtype('O') to dtype('int64')\", generate_bars(n_train=2**62, seed=0) and "
-        "generate_gauss(n=2**62, classes=2**62, seed=0) likewise: none names n, n_train, size or classes.  "
-        "Should: ValueError naming the size.",
-        fnn.generate_linear,
-        {"n": 2**62, "seed": 0},
-        sizes_beyond_limits,
-    ),
-    *known(
-        "one-hot-beyond-limits",
-        ("one_hot",),
-        'one_hot([0, 1], classes=2**62) raises ValueError "array is too big ..." (one_hot([2**62]) and '
-        'one_hot([1e300]) too; classes=10**400: "Maximum allowed dimension exceeded"), naming neither labels '
-        "nor classes.  Should: ValueError naming classes (or labels).",
-        fnn.one_hot,
-        {"labels": [0, 1], "classes": 2**62},
-        lambda a: big_int(a.get("classes")) or holds_huge(a.get("labels"), 2.0**60),
-    ),
-    *known(
         "network-from-dict-numpy",
         ("io.network_from_dict",),
         "network_from_dict(np.complex128(1+1j)) (a NumPy scalar or array as d, or anywhere inside it, as in "
