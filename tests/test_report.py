@@ -271,7 +271,11 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
     assert sweep.columns(1.0, 20) == slice(60, 80)
     job = jobs.Job(sweep, seeds=3, epochs=5, threshold=0.005)
     _, params, _, config = jobs.build(job)
-    assert [layer.w.shape for layer in params if isinstance(layer, fnn.Dense)] == [(15, 2, 10), (15, 10, 10), (15, 10, 1)]
+    assert [layer.w.shape for layer in params if isinstance(layer, fnn.Dense)] == [
+        (15, 2, 10),
+        (15, 10, 10),
+        (15, 10, 1),
+    ]
     assert config.seed == (0, 1, 2) * 5
     lr = config.optimizer.hyperparams["lr"]
     assert isinstance(lr, np.ndarray) and lr.tolist() == [v for v in ra.LEARNING_RATES for _ in range(3)]
