@@ -21,6 +21,7 @@ by the training loop) do no checks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeAlias, cast
@@ -485,19 +486,9 @@ def check_grad(
     _validate.positive("eps", eps)
     samples = _validate.integer("samples", samples, minimum=1)
     rng = np.random.default_rng(_validate.integer("seed", seed, minimum=0))
-    value, grads = grad(net, params, x, y, loss=loss)
-    xa, ya, loss_fn = check_x(net, x, ()), check_y(net, check_x(net, x, ()), y), get_loss(loss)
-
-    def loss_at(layer: int, name: str, index: int, delta: float) -> float:
-        record = params[layer]
-        moved = np.array(getattr(record, name))
-        moved.flat[index] += delta
-        changed = list(params)
-        changed[layer] = attrs.evolve(cast(Any, record), **{name: moved})
-        with np.errstate(all="ignore"):
-            a, caches = output(net.layers, tuple(changed), xa)
-        return float(loss_fn.value(caches[-1].z, a, ya))
-
+    _, grads = grad(net, params, x, y, loss=loss)
+    xa = check_x(net, x, ())
+    loss_at = functools.partial(_moved_loss, net, params, xa, check_y(net, xa, y), get_loss(loss))
     report: list[dict[str, float]] = []
     for i, record in enumerate(params):
         worst: dict[str, float] = {}
@@ -513,5 +504,26 @@ def check_grad(
             ]
             worst[f.name] = float(max(errors))
         report.append(worst)
-    del value
     return tuple(report)
+
+
+def _moved_loss(
+    net: Network[P],
+    params: tuple[P, ...],
+    x: FloatArray,
+    y: FloatArray,
+    loss: Loss,
+    layer: int,
+    name: str,
+    index: int,
+    delta: float,
+) -> float:
+    """The loss with one entry of ``params[layer].<name>`` moved by ``delta`` (check_grad's finite differences)."""
+    record = params[layer]
+    moved = np.array(getattr(record, name))
+    moved.flat[index] += delta
+    changed = list(params)
+    changed[layer] = attrs.evolve(cast(Any, record), **{name: moved})
+    with np.errstate(all="ignore"):
+        a, caches = output(net.layers, tuple(changed), x)
+    return float(loss.value(caches[-1].z, a, y))
