@@ -32,6 +32,10 @@ from functional_nn.activations import Activation, Identity, get_activation
 __all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "Initializer", "Layer"]
 
 
+MAX_WEIGHTS = 2**40
+"""The most weights a Dense layer may have: 8 TiB of float64, more than any machine holds."""
+
+
 class Initializer(Protocol):
     def __call__(self, rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> FloatArray:
         """Weights of ``shape`` drawn from ``rng``; ``fan_in``/``fan_out`` count a unit's connections."""
@@ -179,6 +183,11 @@ class DenseLayer:
     activation: Activation = attrs.field(default=Identity(), converter=_activation)
 
     def __attrs_post_init__(self) -> None:
+        if self.in_features * self.out_features > MAX_WEIGHTS:
+            raise ValueError(
+                f"in_features x out_features must be at most {MAX_WEIGHTS} weights (more than any machine holds), "
+                f"got {self.in_features} x {self.out_features}"
+            )
         if self.activation.name == "softmax" and self.out_features < 2:
             raise ValueError(
                 f"activation softmax needs out_features >= 2 (over one output it is the constant 1), got {self.out_features}"

@@ -35,7 +35,7 @@ from functional_nn import _validate
 from functional_nn._records import FloatArray
 from functional_nn.activations import Activation, Softmax, get_activation
 from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
-from functional_nn.layers import INITIALIZERS, Cache, Dense, DenseLayer, Layer
+from functional_nn.layers import INITIALIZERS, MAX_WEIGHTS, Cache, Dense, DenseLayer, Layer
 from functional_nn.losses import Loss, cross_entropy, get_loss
 from functional_nn.tree import leaves as tree_leaves
 from functional_nn.tree import tree_map
@@ -126,7 +126,7 @@ def mlp(
         raise TypeError(f"sizes must be a sequence of layer sizes such as (2, 10, 10, 1), got {_validate.show(sizes)}")
     if len(sizes) < 2:
         raise ValueError(f"sizes must hold at least an input and an output size, got {tuple(sizes)!r}")
-    checked = [_validate.integer(f"sizes[{i}]", s, minimum=1) for i, s in enumerate(sizes)]
+    checked = [_validate.integer(f"sizes[{i}]", s, minimum=1, maximum=MAX_WEIGHTS) for i, s in enumerate(sizes)]
     hidden_act = get_activation(hidden, argument="hidden")
     output_act = get_activation(output, argument="output")
     last = len(checked) - 2

@@ -824,7 +824,6 @@ LAYER_CHAINS: tuple[tuple[Any, ...], ...] = (
     CONV.layers,
     CONV_AVG.layers,
     (fnn.FlattenLayer((1, 2, 2)), fnn.DenseLayer(4, 2, "softmax")),
-    (fnn.DenseLayer(2**62, 1),),  # a layer no array can hold
 )
 BAD_CHAINS: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(
@@ -2069,18 +2068,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _init,
         {"_opt": fnn.adam(), "params": [np.ones(2)]},
         lambda a: not_a_tree_of_real_arrays(a.get("params")),
-    ),
-    *known(
-        "init-layer-too-large",
-        ("init",),
-        "DenseLayer(2**62, 1) and mlp((2, 2**62, 1)) are accepted (Conv2DLayer refuses sizes no array can hold; "
-        'DenseLayer does not), and init(net, seed=0) then raises ValueError "array is too big; `arr.size * '
-        'arr.dtype.itemsize` is larger than the maximum possible size" (10**400: "Maximum allowed dimension '
-        'exceeded"), naming no argument.  Should: DenseLayer/mlp refuse the size by name (in_features, '
-        "out_features, sizes[i]), or init name net.",
-        fnn.init,
-        {"net": fnn.mlp((2, 2**62, 1)), "seed": 0},
-        dense_too_large,
     ),
     *known(
         "network-from-dict-numpy",
