@@ -79,14 +79,3 @@ def trusted(cls: type[T], **fields: Any) -> T:
             value.flags.writeable = False
         object.__setattr__(obj, name, value)
     return obj
-
-
-def buffers_record(cls: type[T], **fields: Any) -> T:
-    """A record over arrays that stay writable: the training loop's reused buffers.
-
-    Never returned to a caller: only the loop that owns the buffers sees it.
-    """
-    obj = object.__new__(cls)
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
-    return obj

@@ -62,8 +62,8 @@ def train(
         executor: where the chunks run (default: threads of this process,
             started and joined here).  Pass a ``concurrent.futures.ProcessPoolExecutor``
             you own to use every core fully: NumPy releases the GIL inside its
-            kernels but not between them, so on the lab's small arrays two
-            threads reach about 1.5x one, two processes nearly 2x.  The chunks
+            kernels but not between them, so on the lab's small arrays
+            threads fall short of processes (README, speed table).  The chunks
             are pickled to it; start it under ``if __name__ == "__main__":``.
         validation: a held-out Dataset: ``trace.val_loss`` and ``trace.val_accuracy``
             record, every epoch, its loss and accuracy for the params of the

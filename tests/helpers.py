@@ -14,6 +14,7 @@ binary_labels(rng, shape)                   random labels in {0., 1.}
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -184,3 +185,17 @@ def assert_trees_close(a: object, b: object, *, rtol: float = 1e-12, atol: float
 def binary_labels(rng: np.random.Generator, shape: tuple[int, ...]) -> FloatArray:
     """Random labels in {0., 1.}."""
     return rng.integers(0, 2, size=shape).astype(np.float64)
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """An existing folder where no file can be created (root ignores permission bits: /sys then)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    for candidate in (folder, Path("/sys")):
+        try:
+            (candidate / ".probe").touch()
+        except OSError:
+            return candidate
+        (candidate / ".probe").unlink()
+    pytest.skip("no unwritable folder available")

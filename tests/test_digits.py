@@ -14,6 +14,7 @@ import pytest
 
 import functional_nn as fnn
 from scripts import digits, plots
+from tests.helpers import unwritable_folder
 
 pytest.importorskip("sklearn.neural_network")
 
@@ -151,20 +152,6 @@ def test_a_seed_twice_is_refused(
     assert _one_line(capsys.readouterr().err) == "error: --seeds: each seed once, got 1,2,1"
 
 
-def _unwritable_folder(tmp_path: Path) -> Path:
-    """An existing folder where no file can be created (root ignores permission bits: /sys then)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o500)
-    for candidate in (folder, Path("/sys")):
-        try:
-            (candidate / ".probe").touch()
-        except OSError:
-            return candidate
-        (candidate / ".probe").unlink()
-    pytest.skip("no unwritable folder available")
-
-
 @pytest.mark.parametrize("where", ["under a file", "existing, unwritable"])
 def test_unwritable_out_is_found_before_training(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -173,7 +160,7 @@ def test_unwritable_out_is_found_before_training(
         (tmp_path / "file").write_text("not a folder")
         out = tmp_path / "file" / "sub"
     else:
-        out = _unwritable_folder(tmp_path)
+        out = unwritable_folder(tmp_path)
     _no_training(monkeypatch)
     monkeypatch.setattr(digits, "load_extra", lambda: pytest.fail("data loaded before --out was checked"))
     assert digits.main(["--quick", "--out", str(out)]) == 2

@@ -16,6 +16,7 @@ import pytest
 import functional_nn as fnn
 from functional_nn import io as fio
 from scripts import lab
+from tests.helpers import unwritable_folder
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -161,7 +162,7 @@ def test_cnn_finds_an_unwritable_output_folder_before_training(
 ) -> None:
     from scripts import cnn
 
-    out = _unwritable_folder(tmp_path)
+    out = unwritable_folder(tmp_path)
     _no_training(monkeypatch)
     assert cnn.main(["--epochs", "1", "--n-train", "20", "--n-test", "10", "--out", str(out)]) == 2
     line = _one_line(capsys.readouterr().err)
@@ -318,26 +319,6 @@ def test_lab_refuses_empty_hidden_sizes(hidden: str, capsys: pytest.CaptureFixtu
     assert "--hidden" in line and "empty item" in line
 
 
-def _can_create_in(folder: Path) -> bool:
-    try:
-        (folder / ".probe").touch()
-    except OSError:
-        return False
-    (folder / ".probe").unlink()
-    return True
-
-
-def _unwritable_folder(tmp_path: Path) -> Path:
-    """An existing folder where no file can be created (root ignores permission bits: /sys then)."""
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    folder.chmod(0o500)
-    for candidate in (folder, Path("/sys")):
-        if candidate.is_dir() and not _can_create_in(candidate):
-            return candidate
-    pytest.skip("no unwritable folder available")
-
-
 @pytest.mark.parametrize("where", ["under a file", "existing, unwritable"])
 def test_lab_finds_an_unwritable_output_folder_before_training(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -346,7 +327,7 @@ def test_lab_finds_an_unwritable_output_folder_before_training(
         (tmp_path / "file").write_text("not a folder")
         out = tmp_path / "file" / "sub"
     else:
-        out = _unwritable_folder(tmp_path)
+        out = unwritable_folder(tmp_path)
     _no_training(monkeypatch)
     assert lab.main(["--dataset", "xor", "--out", str(out)]) == 2
     line = _one_line(capsys.readouterr().err)
