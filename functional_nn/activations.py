@@ -17,9 +17,11 @@ contract is the signature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import math
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import numpy as np
@@ -60,6 +62,40 @@ class Activation(Protocol):
         ...
 
 
+def _real(name: str, value: object) -> FloatArray:
+    """``value`` as a float64 array (0-d included); anything but real numbers is refused by name."""
+    arr = _validate.as_array(name, value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got {_validate.show(value)} (dtype {arr.dtype})")
+    out: FloatArray = arr.astype(np.float64, copy=False)
+    return out
+
+
+_Method = TypeVar("_Method", bound=Callable[..., FloatArray])
+
+
+def _checked(*names: str) -> Callable[[_Method], _Method]:
+    """The method's array arguments ``names`` as float64 arrays of one shape, refused by name otherwise;
+    computed under ``np.errstate(all="ignore")``: NaN or inf in gives NaN or inf out, without a warning."""
+
+    def wrap(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def checked(self: object, *args: Any, **kwargs: Any) -> FloatArray:
+            given = dict(zip(names, args)) | kwargs
+            if len(args) > len(names) or set(given) != set(names):
+                raise TypeError(f"{method.__qualname__} takes {', '.join(names)}; got {len(args)} + {sorted(kwargs)}")
+            arrays = [_real(n, given[n]) for n in names]
+            for n, arr in zip(names[1:], arrays[1:], strict=True):
+                if arr.shape != arrays[0].shape:
+                    raise ValueError(f"{n} must have the shape of {names[0]}, {arrays[0].shape}; got {arr.shape}")
+            with np.errstate(all="ignore"):
+                return method(self, *arrays)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap
+
+
 def sigmoid(z: npt.ArrayLike) -> FloatArray:
     """Logistic sigmoid ``1 / (1 + exp(-z))``, accurate to a few ulp and never overflowing.
 
@@ -72,7 +108,7 @@ def sigmoid(z: npt.ArrayLike) -> FloatArray:
         >>> float(sigmoid(0.0)), float(sigmoid(-1000.0)), float(sigmoid(1000.0))
         (0.5, 0.0, 1.0)
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = _real("z", z)
     e = np.exp(-np.abs(z))
     out: FloatArray = np.where(z >= 0.0, 1.0, e) / (1.0 + e)
     return out
@@ -84,13 +120,16 @@ class Sigmoid:
 
     name: str = attrs.field(default="sigmoid", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
         return sigmoid(z)
 
+    @_checked("z", "a")
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
         return a * (1.0 - a)
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         return self.derivative(z, a) * da
 
@@ -101,13 +140,16 @@ class Tanh:
 
     name: str = attrs.field(default="tanh", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
         return np.tanh(z)
 
+    @_checked("z", "a")
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del z
         return 1.0 - a * a
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         return self.derivative(z, a) * da
 
@@ -118,13 +160,16 @@ class ReLU:
 
     name: str = attrs.field(default="relu", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
         return np.maximum(z, 0.0)
 
+    @_checked("z", "a")
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
         return (z > 0.0).astype(np.float64)
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         return self.derivative(z, a) * da
 
@@ -141,13 +186,16 @@ class LeakyReLU:
     alpha: float = attrs.field(default=0.01, converter=_validate.as_float, validator=_check_alpha)
     name: str = attrs.field(default="leaky_relu", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
         return np.where(z > 0.0, z, self.alpha * z)
 
+    @_checked("z", "a")
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
         return np.where(z > 0.0, 1.0, self.alpha)
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         return self.derivative(z, a) * da
 
@@ -158,13 +206,16 @@ class Identity:
 
     name: str = attrs.field(default="identity", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
         return z
 
+    @_checked("z", "a")
     def derivative(self, z: FloatArray, a: FloatArray) -> FloatArray:
         del a
         return np.ones_like(z)
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         del z, a
         return da
@@ -181,16 +232,33 @@ class Softmax:
 
     name: str = attrs.field(default="softmax", init=False)
 
+    @_checked("z")
     def value(self, z: FloatArray) -> FloatArray:
-        with np.errstate(over="ignore"):  # z - max may round to -inf (|z| near 1e308): its exp is 0, as it should be
-            e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+        _has_outputs("z", z)
+        e = np.exp(z - np.max(z, axis=-1, keepdims=True))  # z - max may round to -inf (|z| near 1e308): exp 0
         out: FloatArray = e / np.sum(e, axis=-1, keepdims=True)
         return out
 
+    @_checked("z", "a", "da")
     def backward(self, z: FloatArray, a: FloatArray, da: FloatArray) -> FloatArray:
         del z
-        out: FloatArray = a * (da - np.sum(a * da, axis=-1, keepdims=True))
+        _has_outputs("da", da)
+        # da near float64's limit: da - sum(a * da) can overflow though the result need not, so work on
+        # da / 2**k (exact) and scale back
+        big = float(np.max(np.abs(da)))
+        scale = math.ldexp(1.0, math.frexp(big)[1] - 1) if math.isfinite(big) and big > 2.0**1000 else 1.0  # d < 2
+        d = da / scale if scale != 1.0 else da
+        out: FloatArray = a * (d - np.sum(a * d, axis=-1, keepdims=True))
+        if scale != 1.0:
+            out = out * scale
+            if not np.all(np.isfinite(out)) and np.all(np.isfinite(a)):
+                raise ValueError(f"da is too large: dL/dz overflows float64 (max |da| = {big:.3g})")
         return out
+
+
+def _has_outputs(name: str, arr: FloatArray) -> None:
+    if arr.ndim == 0 or arr.shape[-1] == 0:
+        raise ValueError(f"{name} must have a last axis of at least one output, got shape {arr.shape}")
 
 
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(

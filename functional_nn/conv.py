@@ -78,7 +78,7 @@ def _conv_valid(instance: Conv2D, attribute: attrs.Attribute[FloatArray], value:
             f"Conv2D.b must have shape {w.shape[:-3]} to match Conv2D.w of shape {w.shape}, got shape {b.shape}"
         )
     for name, arr in (("w", w), ("b", b)):
-        if not np.isfinite(arr).all():
+        if _validate.count_non_finite(arr):  # block by block: bounded memory on a broadcast view
             raise ValueError(f"Conv2D.{name} must be finite, got NaN/inf values")
 
 

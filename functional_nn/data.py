@@ -150,7 +150,7 @@ def _check_one_hot(ya: FloatArray, y_name: str) -> None:
             f"{y_name} must have shape (n, k) with k >= 2 one-hot columns for task 'multiclass', "
             f"got shape {ya.shape}; build it with one_hot(labels)"
         )
-    rows = np.any((ya != 0.0) & (ya != 1.0), axis=1) | (ya.sum(axis=1) != 1.0)
+    rows = np.any((ya != 0.0) & (ya != 1.0), axis=1) | (np.count_nonzero(ya == 1.0, axis=1) != 1)
     if np.any(rows):
         first = int(np.flatnonzero(rows)[0])
         raise ValueError(
@@ -261,7 +261,7 @@ def one_hot(labels: npt.ArrayLike, classes: int | None = None) -> FloatArray:
     """
     if isinstance(labels, (str, bytes)):
         raise TypeError(f"labels must be an array of integer class labels, got {_validate.show(labels)}")
-    arr: Any = np.asarray(labels)
+    arr: Any = _validate.as_array("labels", labels)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"labels must be an array of integer class labels, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.size == 0:
@@ -573,12 +573,13 @@ def _stats_valid(instance: Standardizer, attribute: attrs.Attribute[FloatArray],
         arr = getattr(instance, name)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"{name} must have shape (features,) with features >= 1, got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {int(np.count_nonzero(~np.isfinite(arr)))} NaN/inf value(s)")
+        if bad := _validate.count_non_finite(arr):
+            raise ValueError(f"{name} must be finite, got {bad} NaN/inf value(s)")
     if instance.scale.shape != instance.mean.shape:
         raise ValueError(f"scale must have shape {instance.mean.shape} like mean, got shape {instance.scale.shape}")
-    if not np.all(instance.scale > 0):
-        raise ValueError(f"scale must be > 0, got {float(instance.scale[instance.scale <= 0][0])!r}")
+    scale = _validate.distinct(instance.scale)  # a broadcast view's values, each once
+    if not np.all(scale > 0):
+        raise ValueError(f"scale must be > 0, got {float(scale[scale <= 0][0])!r}")
 
 
 @attrs.frozen
@@ -619,12 +620,13 @@ def fit_standardizer(x: Dataset | npt.ArrayLike) -> Standardizer:
         ([2.0, 5.0], [1.0, 1.0])
     """
     xa = x.x if isinstance(x, Dataset) else _check_x(x, "x")
+    xd = _validate.distinct(xa)  # a broadcast view's values, each once: the same statistics, bounded memory
     with np.errstate(over="ignore", invalid="ignore"):
-        mean = xa.mean(axis=0)
-        std = xa.std(axis=0)
-    constant = np.all(xa == xa[0], axis=0)
-    mean = np.where(constant, xa[0], mean)
-    scale = np.where(constant | (std == 0.0), 1.0, std)
+        mean = xd.mean(axis=0)
+        std = xd.std(axis=0)
+    constant = np.all(xd == xd[0], axis=0)
+    mean = np.broadcast_to(np.where(constant, xd[0], mean), xa.shape[1:]).copy()
+    scale = np.broadcast_to(np.where(constant | (std == 0.0), 1.0, std), xa.shape[1:]).copy()
     if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))):
         raise ValueError("x is too large to standardize: a feature's mean or std overflows float64")
     return trusted(Standardizer, mean=mean, scale=scale)

@@ -40,7 +40,10 @@ def _draw(n: int, size: int, noise: float, rng: np.random.Generator) -> Dataset:
     along = rng.integers(0, size - length + 1)  # start along the bar
     across = rng.integers(0, size - thick + 1)  # start across it
     bright = rng.uniform(0.6, 1.0, size=n)
-    pixels = rng.standard_normal((n, size, size)) * noise
+    with np.errstate(over="ignore"):
+        pixels = rng.standard_normal((n, size, size)) * noise
+    if _validate.count_non_finite(pixels):
+        raise ValueError(f"noise is too large: the pixels overflow float64 at noise={noise}")
 
     vertical = labels == 1
     r0 = np.where(vertical, along, across)[:, None, None]

@@ -132,7 +132,7 @@ def _dense_valid(instance: Dense, attribute: attrs.Attribute[FloatArray], value:
             f"Dense.b must have shape {w.shape[:-2] + w.shape[-1:]} to match Dense.w of shape {w.shape}, got shape {b.shape}"
         )
     for name, arr in (("w", w), ("b", b)):
-        if not np.isfinite(arr).all():
+        if _validate.count_non_finite(arr):  # block by block: bounded memory on a broadcast view
             raise ValueError(f"Dense.{name} must be finite, got NaN/inf values")
 
 

@@ -70,13 +70,23 @@ def _map(f: Callable[..., FloatArray], tree: Any, rest: tuple[Any, ...], broadca
     if rest and (problem := _mismatch(tree, rest, broadcast)):
         raise ValueError(f"tree_map: the trees must have one structure and leaf shapes: {problem}")
     if isinstance(tree, np.ndarray):
+        if any(leaf.dtype.kind not in "biuf" for leaf in (tree, *rest)):
+            kinds = ", ".join(str(leaf.dtype) for leaf in (tree, *rest))
+            raise TypeError(
+                f"tree_map: the leaves of tree (and rest) must be arrays of real numbers, got dtype {kinds}"
+            )
         out = f(tree, *rest)
         if isinstance(out, np.generic):
             out = np.asarray(out)
         if not isinstance(out, np.ndarray):
             raise TypeError(f"tree_map: f must return an array, got {type(out).__name__}")
-        if out.flags.writeable:
-            out = readonly(out)  # freeze a view: f may have returned an array someone else holds
+        if out.flags.writeable or out.dtype != np.float64:
+            try:  # freeze a view: f may have returned an array someone else holds
+                out = readonly(out)
+            except (TypeError, OverflowError) as err:
+                raise TypeError(
+                    f"tree_map: f must return arrays of real numbers for the leaves of tree; {err}"
+                ) from None
         return out
     if isinstance(tree, _STATIC):
         return tree

@@ -2036,29 +2036,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     # --- calls that never return: not made by the fuzz; reproduced in a subprocess, for 2 s
     # --- refusals that raise another exception, or name no argument
     *known(
-        "activation-arguments-unchecked",
-        ("Activation.value", "Activation.backward", "Activation.derivative"),
-        "The activation records' value(z), backward(z, a, da) and derivative(z, a) check nothing: "
-        "LeakyReLU().value(None) raises TypeError \"'>' not supported between instances of 'NoneType' and "
-        '\'float\'", Sigmoid().backward(z, None, da) TypeError "unsupported operand type(s) for -", '
-        "ReLU().derivative(1, a) AttributeError \"'bool' object has no attribute 'astype'\", arrays of other "
-        "shapes a NumPy broadcast ValueError: none names z, a or da.  Should: TypeError/ValueError naming the "
-        "argument (or accept any real array-like, as sigmoid(z) does).",
-        _value,
-        {"_act": fnn.LeakyReLU(), "z": None},
-        activation_args_unchecked,
-    ),
-    *known(
-        "sigmoid-argument-unchecked",
-        ("sigmoid",),
-        "sigmoid(z) converts z with np.asarray(z, dtype=float64) and checks nothing: sigmoid('nan') and "
-        "sigmoid(None) return nan, sigmoid('x') raises ValueError \"could not convert string to float: 'x'\", "
-        "sigmoid(10**400) OverflowError.  Should: TypeError/ValueError naming z for anything but real numbers.",
-        fnn.sigmoid,
-        {"z": "nan"},
-        lambda a: not is_real_array_like(a.get("z")),
-    ),
-    *known(
         "optimizer-init-unnamed",
         ("Optimizer.init",),
         "opt.init(params) with params that are not a tree of real arrays (a list, a set, a NumPy scalar, an "
@@ -2108,16 +2085,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
             "executor": None,
         },
         config_optimizer_not_callable,
-    ),
-    *known(
-        "one-hot-ragged-labels",
-        ("one_hot",),
-        'one_hot([[0], [1, 2]]) raises ValueError "setting an array element with a sequence. The requested array '
-        'has an inhomogeneous shape ..." from np.asarray, naming no argument (the other refusals name labels).  '
-        "Should: TypeError/ValueError naming labels.",
-        fnn.one_hot,
-        {"labels": [[0], [1, 2]]},
-        lambda a: ragged(a.get("labels")),
     ),
     *known(
         "trace-stop-epoch-unchecked",
@@ -2173,59 +2140,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         ),
     ),
     *known(
-        "tree-map-non-real",
-        ("tree_map",),
-        'tree_map(np.negative, np.array([[1j, 2.0]])) raises TypeError "expected an array of real numbers, got '
-        'dtype complex128" and tree_map(lambda a: a * 0.5, np.array([[10**400]], dtype=object)) OverflowError '
-        '"int too large to convert to float": the conversion of f\'s results names neither tree nor f.  '
-        "Should: TypeError naming tree (or f).",
-        _tree_map,
-        {"f": np.negative, "tree": np.array([[1j, 2.0]]), "rest": (), "broadcast": False},
-        lambda a: not_a_tree_of_real_arrays(a.get("tree")) and not isinstance(a.get("tree"), (list, dict, set)),
-    ),
-    *known(
-        "multiclass-label-sum-overflow",
-        ("Dataset", "data.check_task"),
-        "Dataset(x=[[1.0]], y=[[1e308, 1e308]], task='multiclass') emits RuntimeWarning \"overflow encountered in "
-        'reduce" (the one-hot check sums each row) before refusing the labels; check_task alike.  Should: the '
-        "same ValueError naming y, without a warning.",
-        _dataset,
-        {"x": [[1.0]], "y": [[1e308, 1e308]], "task": "multiclass"},
-        lambda a: a.get("task") == "multiclass" and holds_huge(a.get("y"), 1e300),
-    ),
-    # --- warnings (RuntimeWarning turned into an error)
-    *known(
-        "softmax-backward-overflow",
-        ("Activation.backward",),
-        "Softmax().backward(np.zeros((1, 2)), np.array([[0.9, 0.1]]), np.array([[-1e308, 1e308]])) emits "
-        'RuntimeWarning "overflow encountered in subtract" (da - sum(a * da) leaves float64; value() was made '
-        "quiet for huge z, backward was not).  Should: no warning (scale, or np.errstate and a named refusal).",
-        _backward,
-        {"_act": fnn.Softmax(), "z": np.zeros((1, 2)), "a": np.array([[0.9, 0.1]]), "da": np.array([[-1e308, 1e308]])},
-        lambda a: (
-            isinstance(a.get("_act"), fnn.Softmax) and any(real_ndarray(v) and holds_huge(v) for v in arguments(a))
-        ),
-    ),
-    *known(
-        "activation-nonfinite-warns",
-        ("Activation.value", "Activation.backward"),
-        "The activation methods warn on NaN/inf: Softmax().value(np.array([[np.inf, 1.0]])) emits RuntimeWarning "
-        '"invalid value encountered in subtract" (inf - inf), ReLU().backward(np.zeros((1, 2)), a, '
-        'np.array([[np.inf, 1.0]])) "invalid value encountered in multiply" (0 * inf), Softmax\'s backward '
-        'likewise; Softmax().value(np.zeros((2, 0))) raises ValueError "zero-size array to reduction operation '
-        'maximum which has no identity", naming no argument.  Should: no warning (compute under np.errstate, or '
-        "refuse NaN/inf by name); a ValueError naming z for an empty last axis.",
-        _backward,
-        {"_act": fnn.ReLU(), "z": np.zeros((1, 2)), "a": np.zeros((1, 2)), "da": np.array([[INF, 1.0]])},
-        lambda a: (
-            any(real_ndarray(v) and not np.all(np.isfinite(distinct(v))) for v in arguments(a))
-            or (
-                isinstance(a.get("_act"), fnn.Softmax)
-                and any(real_ndarray(v) and v.shape[-1:] == (0,) for v in arguments(a))
-            )
-        ),
-    ),
-    *known(
         "optimizer-update-overflow",
         ("Optimizer.update",),
         "opt.update(grads, state, params) with finite values or hyperparameters beyond ~1e150 overflows: "
@@ -2241,16 +2155,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
             "params": (np.array([-1e308]),),
         },
         update_overflows,
-    ),
-    *known(
-        "bars-noise-overflow",
-        ("generate_bars",),
-        'generate_bars(2, 2, size=6, noise=1e308, seed=0) emits RuntimeWarning "overflow encountered in '
-        'multiply" (the pixels are inf); generate_circle/gauss/spiral refuse such noise by name.  Should: '
-        "ValueError naming noise.",
-        fnn.generate_bars,
-        {"n_train": 2, "n_test": 2, "size": 6, "noise": 1e308, "seed": 0},
-        noise_overflows,
     ),
     *known(
         "check-grad-overflow-warning",
@@ -2352,28 +2256,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         lambda a: all(isinstance(t, fnn.Trace) for t in (a.get("a"), a.get("b"))),
         symptom=r"^non-finite values from finite arguments in result\.max_\*_diff",
         reproduce=lambda: _inf_diff(STACKED_TRACE, CALM_STACK_TRACE),
-    ),
-    # --- huge broadcast views materialized (budget 1 MB for views of 2**21 rows)
-    *known(
-        "records-materialize-views",
-        ("Dense", "Conv2D", "Standardizer"),
-        "Dense(w=np.broadcast_to(w, (2**21, 2, 3)), b=...) allocates a boolean mask as large as the view "
-        "(np.isfinite(arr).all() in the validators of Dense, Conv2D and Standardizer: 12 MB, 36 MB, 2 MB here; "
-        "a (10**10, ...) view raises MemoryError).  Should: count non-finite values on the values the view holds "
-        "(as _validate.count_non_finite now does), in bounded memory.",
-        fnn.Dense,
-        {"w": np.broadcast_to(np.ones((2, 3)), (HUGE_ROWS, 2, 3)), "b": np.broadcast_to(np.zeros(3), (HUGE_ROWS, 3))},
-        huge_view,
-    ),
-    *known(
-        "fit-standardizer-materializes-views",
-        ("fit_standardizer",),
-        "fit_standardizer(np.broadcast_to([0.5, 0.25], (2**21, 2))) allocates arrays as large as the view (the "
-        "mean/std temporaries and an == mask: ~34 MB here; a (10**10, 2) view raises MemoryError).  Should: "
-        "work on the values the view holds, in bounded memory.",
-        fnn.fit_standardizer,
-        {"x": np.broadcast_to(np.array([0.5, 0.25]), (HUGE_ROWS, 2))},
-        huge_view,
     ),
 )
 
