@@ -49,7 +49,7 @@ from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
 from functional_nn.fold import Watch
 from functional_nn.layers import Dense, DenseLayer, Layer
-from functional_nn.network import Network, Params, check_seeds, model_shape
+from functional_nn.network import Network, Params, model_shape
 from functional_nn.optimizers import (
     OPTIMIZERS,
     AdagradState,
@@ -59,7 +59,6 @@ from functional_nn.optimizers import (
     RMSPropState,
 )
 from functional_nn.trace import ResumePoint, Trace
-from functional_nn.tree import tree_map
 
 __all__ = [
     "FORMAT_VERSION",
@@ -203,21 +202,6 @@ def _decode(spec: Any, read: Any) -> Any:
         return tuple(_decode(s, read) for s in spec["tuple"])
     cls = RECORDS[spec["record"]]
     return cls(**{name: _decode(s, read) for name, s in spec["fields"].items()})
-
-
-def _same_shapes(a: Any, b: Any) -> None:
-    """Raise ValueError unless the trees have one structure and leaf shapes."""
-    tree_map(lambda u, v: u, a, b)
-
-
-def _check_state(state: Any, params: Params, models: tuple[int, ...]) -> None:
-    """An optimizer state fits the params: every tree of it has their shapes, every array their model axes."""
-    for f in attrs.fields(type(state)):
-        value = getattr(state, f.name)
-        if isinstance(value, tuple):
-            _same_shapes(value, params)
-        elif isinstance(value, np.ndarray) and value.shape not in ((), models):
-            raise ValueError(f"optimizer state {f.name} has shape {value.shape}, expected () or {models}")
 
 
 # ------------------------------------------------------------ files ---------
@@ -461,15 +445,8 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
         arrays, params, state, snaps, point, held_out = tree
         if any(a.shape != arrays[0].shape for a in held_out):
             raise ValueError(f"the validation figures must have the shape of loss, {arrays[0].shape}")
-        models = _fits(p, net, params)
-        config = _config_from_dict(meta["config"])
-        _check_trace(arrays, models, meta, config)
-        _check_state(state, params, models)
-        for snap in snaps:
-            _same_shapes(snap, params)
-        if point:
-            _same_shapes(point.prev_params, params)
-            _check_state(point.prev_opt_state, params, models)
+        _fits(p, net, params)
+        config = _config_from_dict(meta["config"])  # the Trace checks that its fields fit together
         fields = dict(zip(_TRACE_ARRAYS, arrays, strict=True))
         return Trace(
             **fields,
@@ -486,20 +463,3 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{p}: inconsistent contents ({type(err).__name__}: {err})") from None
-
-
-def _check_trace(
-    arrays: tuple[FloatArray, ...], models: tuple[int, ...], meta: Mapping[str, Any], config: TrainConfig
-) -> None:
-    loss = arrays[0]
-    if loss.ndim != 1 + len(models) or loss.shape[1:] != models:
-        raise ValueError(f"loss has shape {loss.shape}, expected (epochs, *{models})")
-    for name, a in zip(_TRACE_ARRAYS[1:], arrays[1:]):
-        want = loss.shape if name in ("accuracy", "grad_norm") else models
-        if a.shape != want:
-            raise ValueError(f"{name} has shape {a.shape}, expected {want}")
-    if len(meta["stop_reasons"]) != (models[0] if models else 1) or not all(
-        isinstance(r, str) for r in meta["stop_reasons"]
-    ):
-        raise ValueError("stop_reasons do not match the models")
-    check_seeds(config.seed)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeAlias, cast
@@ -502,6 +503,8 @@ def check_grad(
                 for k in picks
                 for numeric in [(loss_at(i, f.name, k, eps) - loss_at(i, f.name, k, -eps)) / (2.0 * eps)]
             ]
+            if not all(math.isfinite(e) for e in errors):  # a difference of losses near float64's limit
+                raise ValueError(f"check_grad: the finite differences of params[{i}].{f.name} overflow float64")
             worst[f.name] = float(max(errors))
         report.append(worst)
     return tuple(report)
@@ -521,9 +524,16 @@ def _moved_loss(
     """The loss with one entry of ``params[layer].<name>`` moved by ``delta`` (check_grad's finite differences)."""
     record = params[layer]
     moved = np.array(getattr(record, name))
-    moved.flat[index] += delta
     changed = list(params)
-    changed[layer] = attrs.evolve(cast(Any, record), **{name: moved})
     with np.errstate(all="ignore"):
-        a, caches = output(net.layers, tuple(changed), x)
-    return float(loss.value(caches[-1].z, a, y))
+        moved.flat[index] += delta
+        if np.isfinite(moved.flat[index]):
+            changed[layer] = attrs.evolve(cast(Any, record), **{name: moved})
+            a, caches = output(net.layers, tuple(changed), x)
+            value = float(loss.value(caches[-1].z, a, y))
+    if not np.isfinite(moved.flat[index]) or not math.isfinite(value):
+        raise ValueError(
+            f"check_grad: the loss at params[{layer}].{name} moved by eps={abs(delta):g} overflows float64; "
+            "check smaller params (or a smaller eps)"
+        )
+    return value

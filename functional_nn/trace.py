@@ -21,7 +21,7 @@ import numpy.typing as npt
 from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import TrainConfig
-from functional_nn.network import Network, Params
+from functional_nn.network import Network, Params, check_seeds, model_shape
 from functional_nn.optimizers import OptState
 from functional_nn.tree import leaves, tree_map
 
@@ -33,9 +33,17 @@ IntArray = npt.NDArray[np.int64]
 
 
 def _int_array(value: npt.ArrayLike) -> IntArray:
-    arr = np.asarray(value, dtype=np.int64).view()
-    arr.flags.writeable = False
-    return arr
+    """Converter of ``stop_epoch``: whole numbers (of any real dtype) as a read-only int64 array."""
+    arr = _validate.as_array("stop_epoch", value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"Trace.stop_epoch must hold whole numbers of epochs, got {_validate.show(value)}")
+    if not np.all((arr == np.round(arr)) & (arr >= 0) & (arr <= 2**62)):
+        raise ValueError(
+            f"Trace.stop_epoch must hold whole numbers of epochs in [0, 2**62], got {_validate.show(value)}"
+        )
+    out: IntArray = arr.astype(np.int64).view()
+    out.flags.writeable = False
+    return out
 
 
 def optional_array(value: npt.ArrayLike | None) -> FloatArray | None:
@@ -107,6 +115,9 @@ class Trace:
     val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
     val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
+    def __attrs_post_init__(self) -> None:
+        _fields_fit(self)
+
     @property
     def models(self) -> tuple[int, ...]:
         """Leading model axes (``()`` for a single model)."""
@@ -158,6 +169,75 @@ class Trace:
             val_loss=None if self.val_loss is None else self.val_loss[:run, k],
             val_accuracy=None if self.val_accuracy is None else self.val_accuracy[:run, k],
         )
+
+
+def _fields_fit(t: Trace) -> None:
+    """Check, at construction, that the fields of ``t`` fit together (naming the first that does not)."""
+    if not isinstance(t.network, Network):
+        raise TypeError(f"Trace.network must be a Network, got {type(t.network).__name__}")
+    if not isinstance(t.config, TrainConfig):
+        raise TypeError(f"Trace.config must be a TrainConfig, got {type(t.config).__name__}")
+    _params_fit("Trace.params", t, t.params, None)
+    models = model_shape(t.network, t.params)
+    if t.loss.shape[1:] != models or t.loss.ndim != 1 + len(models):
+        raise ValueError(
+            f"Trace.loss must have shape (epochs, *{models}) for Trace.params of model axes {models}, got {t.loss.shape}"
+        )
+    if (t.val_loss is None) != (t.val_accuracy is None):
+        raise ValueError("Trace.val_loss and Trace.val_accuracy must be given together")
+    for name in ("accuracy", "grad_norm", "val_loss", "val_accuracy", "final_loss", "final_accuracy", "stop_epoch"):
+        value, want = getattr(t, name), t.loss.shape if name[:5] != "final" and name != "stop_epoch" else models
+        if value is not None and value.shape != want:
+            raise ValueError(f"Trace.{name} must have shape {want} (as Trace.loss {t.loss.shape}), got {value.shape}")
+    count = models[0] if models else 1
+    if not isinstance(t.stop_reasons, tuple) or len(t.stop_reasons) != count:
+        raise ValueError(
+            f"Trace.stop_reasons must be a tuple of {count} reason(s), one per model, got {t.stop_reasons!r}"
+        )
+    if not all(isinstance(r, str) for r in t.stop_reasons):
+        raise TypeError(f"Trace.stop_reasons must hold strings, got {t.stop_reasons!r}")
+    seed = check_seeds(t.seed, "Trace.seed")
+    if (len(seed) if isinstance(seed, tuple) else None) != (models[0] if models else None):
+        raise ValueError(f"Trace.seed must be {'one seed per model' if models else 'one seed'}, got {t.seed!r}")
+    _state_fits("Trace.opt_state", t, t.opt_state, models)
+    if not isinstance(t.snapshots, tuple):
+        raise TypeError(f"Trace.snapshots must be a tuple of (epoch, params) pairs, got {type(t.snapshots).__name__}")
+    for i, snap in enumerate(t.snapshots):
+        if not (isinstance(snap, tuple) and len(snap) == 2 and isinstance(snap[0], int) and snap[0] >= 0):
+            raise TypeError(f"Trace.snapshots[{i}] must be an (epoch, params) pair, got {_validate.show(snap)}")
+        _params_fit(f"Trace.snapshots[{i}]", t, snap[1], models)
+    point = t.resume_point
+    if point is not None:
+        if not isinstance(point, ResumePoint):
+            raise TypeError(f"Trace.resume_point must be a ResumePoint or None, got {type(point).__name__}")
+        _params_fit("Trace.resume_point.prev_params", t, point.prev_params, models)
+        _state_fits("Trace.resume_point.prev_opt_state", t, point.prev_opt_state, models)
+
+
+def _params_fit(name: str, t: Trace, params: Any, models: tuple[int, ...] | None) -> None:
+    try:
+        shape = model_shape(t.network, params)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name} does not fit Trace.network: {err}") from None
+    if models is not None and shape != models:
+        raise ValueError(f"{name} must hold the models {models} of Trace.loss, got model axes {shape}")
+
+
+def _state_fits(name: str, t: Trace, state: Any, models: tuple[int, ...]) -> None:
+    """An optimizer state of ``t.config.optimizer`` for ``t.params``: its record type, the params' shapes
+    in every tree it holds, and per-model counters of shape ``()`` or ``models``."""
+    kind = type(t.config.optimizer.init(t.params))
+    if type(state) is not kind:
+        raise TypeError(f"{name} must be a {kind.__name__} (of {t.config.optimizer.name}), got {type(state).__name__}")
+    for f in attrs.fields(kind):
+        value = getattr(state, f.name)
+        if isinstance(value, tuple):
+            try:
+                tree_map(lambda u, v: u, value, t.params)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{name}.{f.name} must have the structure and shapes of Trace.params: {err}") from None
+        elif isinstance(value, np.ndarray) and value.shape not in ((), models):
+            raise ValueError(f"{name}.{f.name} must have shape () or {models}, got {value.shape}")
 
 
 @attrs.frozen
