@@ -156,7 +156,7 @@ def network_from_dict(d: Mapping[str, Any]) -> Network:
     """
     try:
         return Network(tuple(_layer_from_dict(spec) for spec in d["layers"]))
-    except (KeyError, TypeError, AttributeError, ValueError) as err:
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
         raise ValueError(f"d does not describe a network ({type(err).__name__}: {err})") from None
 
 

@@ -248,8 +248,9 @@ class TraceDiff:
         equal: same epochs run, bit-identical per-epoch arrays and final params.
         first_differing_epoch: first epoch (1-based) whose loss, accuracy or
             gradient norm differs, or None.
-        max_abs_diff: largest absolute difference over per-epoch arrays and final params
-            (inf when the shapes differ).
+        max_abs_diff: largest absolute difference over per-epoch arrays and final params, over the
+            epochs both ran (inf when the shapes differ; a model that stopped earlier in one trace
+            shows in ``first_differing_epoch`` and ``reason``).
         max_rel_diff: the same, relative to the larger magnitude.
         reason: one line saying what differs ("" when equal).
     """
@@ -265,15 +266,15 @@ class TraceDiff:
 
 
 def _diff(a: FloatArray, b: FloatArray) -> tuple[float, float]:
+    """The largest absolute and relative differences where both hold a number (NaN: an epoch not run)."""
     if a.shape != b.shape:
         return float("inf"), float("inf")
     if a.size == 0:
         return 0.0, 0.0
-    both_nan = np.isnan(a) & np.isnan(b)
-    same = (a == b) | both_nan
+    same = (a == b) | np.isnan(a) | np.isnan(b)
     with np.errstate(invalid="ignore", over="ignore"):
         d = np.where(same, 0.0, np.abs(a - b))
-        d = np.where(np.isnan(d), np.inf, d)
+        d = np.where(np.isfinite(d), d, np.finfo(np.float64).max)  # two numbers a float64 apart
         scale = np.maximum(np.abs(a), np.abs(b))
         rel = np.where(same, 0.0, d / np.where(scale == 0, 1.0, scale))
     return float(np.max(d)), float(np.max(rel))
@@ -316,6 +317,8 @@ def compare_traces(a: Trace, b: Trace) -> TraceDiff:
             first = e if first is None else min(first, e)
         if x.shape[0] != y.shape[0] and first is None:
             first = common + 1
+    if a.stop_epoch.shape == b.stop_epoch.shape and not np.array_equal(a.stop_epoch, b.stop_epoch):
+        reasons.append(f"stop epochs differ: {a.stop_epoch.tolist()} vs {b.stop_epoch.tolist()}")
     pa, pb = leaves(a.params), leaves(b.params)
     if len(pa) != len(pb):
         abs_max = rel_max = float("inf")

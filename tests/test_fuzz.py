@@ -1999,12 +1999,6 @@ def known(
     ]
 
 
-def _inf_diff(a: fnn.Trace, b: fnn.Trace) -> str | None:
-    diff = fnn.compare_traces(a, b)
-    bad = [v for v in (diff.max_abs_diff, diff.max_rel_diff) if not math.isfinite(v)]
-    return f"compare_traces of traces of the same shapes gives {bad}" if bad else None
-
-
 _HANG_TRAIN = """
 import functional_nn as fnn
 net = fnn.mlp((2, 3, 1))
@@ -2040,17 +2034,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         _init,
         {"_opt": fnn.adam(), "params": [np.ones(2)]},
         lambda a: not_a_tree_of_real_arrays(a.get("params")),
-    ),
-    *known(
-        "network-from-dict-numpy",
-        ("io.network_from_dict",),
-        "network_from_dict(np.complex128(1+1j)) (a NumPy scalar or array as d, or anywhere inside it, as in "
-        '{\'layers\': [np.float64(1.0)]}) raises IndexError "invalid index to scalar variable." (or "only integers, '
-        'slices ... are valid indices"): it catches KeyError/TypeError/AttributeError/ValueError, not IndexError.  '
-        'Should: ValueError "d does not describe a network".',
-        fio.network_from_dict,
-        {"d": np.complex128(1 + 1j)},
-        lambda a: holds_numpy(a.get("d")),
     ),
     *known(
         "optimizer-record-unchecked",
@@ -2148,19 +2131,6 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
         },
         lambda a: True,
         symptom=r"^non-finite values from finite arguments in .*opt_state",
-    ),
-    *known(
-        "compare-traces-inf",
-        ("compare_traces",),
-        "compare_traces(a, b) of two traces of the same shapes where a model stopped earlier in one (NaN rows) "
-        "than in the other returns max_abs_diff = max_rel_diff = inf; its docstring promises inf only when the "
-        "shapes differ.  Should: compare the epochs both ran (and report the stop epochs' difference), or "
-        "document inf for this case.",
-        fnn.compare_traces,
-        {"a": STACKED_TRACE, "b": CALM_STACK_TRACE},
-        lambda a: all(isinstance(t, fnn.Trace) for t in (a.get("a"), a.get("b"))),
-        symptom=r"^non-finite values from finite arguments in result\.max_\*_diff",
-        reproduce=lambda: _inf_diff(STACKED_TRACE, CALM_STACK_TRACE),
     ),
 )
 
