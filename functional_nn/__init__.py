@@ -55,7 +55,7 @@ from functional_nn.data import (
 )
 from functional_nn.fold import Progress
 from functional_nn.images import generate_bars
-from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer
+from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, DropoutLayer, Layer
 from functional_nn.losses import BCE, LOSSES, MSE, CrossEntropy, Loss, bce, cross_entropy, get_loss, mse
 from functional_nn.network import (
     LayerParams,
@@ -110,6 +110,7 @@ __all__ = [
     "Dataset",
     "Dense",
     "DenseLayer",
+    "DropoutLayer",
     "EmptyState",
     "FlattenLayer",
     "Identity",

@@ -5,9 +5,12 @@
     advance(carry, params, state, loss, epoch, stop_loss) -> Carry         # the stop rules, per model
 
 One epoch folds the optimizer's update over the mini-batches (one batch of all
-samples when ``batch_size`` is None).  The batches' order is a pure function of
-each model's seed and the epoch, so an epoch depends on nothing but its inputs,
-and a run resumed at epoch k continues exactly.
+samples when ``batch_size`` is None).  The batches' order, and the dropout masks
+of each batch, are pure functions of each model's seed, the epoch (and the
+batch), so an epoch depends on nothing but its inputs, and a run resumed at
+epoch k continues exactly.  With dropout, an epoch's training loss and accuracy
+are those of the masked network its gradients came from; the held-out figures
+and the final loss are the network's without dropout (its ``forward``).
 
 Stop rules, checked after each epoch, per model of a stack:
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 import numpy as np
@@ -36,7 +39,8 @@ import numpy.typing as npt
 
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import Run
-from functional_nn.network import output, score, seed_sequence, value_and_grad
+from functional_nn.layers import DropoutLayer
+from functional_nn.network import Masks, output, score, seed_sequence, value_and_grad
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, optional_array
 from functional_nn.tree import global_norm, tree_map
 
@@ -48,9 +52,11 @@ __all__ = [
     "Step",
     "Watch",
     "advance",
+    "dropout_masks",
     "epoch_step",
     "fold",
     "fresh_start",
+    "needs_reference",
     "watch_step",
 ]
 
@@ -97,6 +103,35 @@ def batch_order(run: Run, epoch: int) -> npt.NDArray[np.intp] | None:
     return np.stack(perms) if run.models else perms[0]
 
 
+def needs_reference(run: Run) -> bool:
+    """Whether only the reference fold runs ``run`` (``engine.fast_fold`` then falls back to it):
+    weight decay that leaves the biases out (it needs the records' field names, which a flat
+    vector lost), or dropout layers (the engine's steps draw no masks)."""
+    if run.config.optimizer.hyperparams.get("decay_biases") is False:
+        return True
+    return any(isinstance(layer, DropoutLayer) for layer in run.net.layers)
+
+
+def dropout_masks(run: Run, epoch: int, batch: int, n: int) -> Masks | None:
+    """The keep masks of batch ``batch`` (0-based) of ``epoch`` for a batch of ``n`` samples: per layer, a
+    DropoutLayer's `(n, f)` or `(models, n, f)` mask, else None; None when the network has no dropout.
+
+    Each model draws from its own stream ``seed_sequence(seed, 2, epoch, batch)``, one
+    ``layer.mask`` per DropoutLayer in layer order, so a model's masks depend on its seed, the
+    epoch and the batch alone: the same in a stack as alone, and again when a run is resumed.
+    """
+    where = [i for i, layer in enumerate(run.net.layers) if isinstance(layer, DropoutLayer)]
+    if not where:
+        return None
+    drawn: dict[int, list[FloatArray]] = {i: [] for i in where}
+    for s in run.seeds:
+        rng = np.random.default_rng(seed_sequence(s, 2, epoch, batch))
+        for i in where:
+            drawn[i].append(cast(DropoutLayer, run.net.layers[i]).mask(rng, n))
+    masks = {i: np.stack(m) if run.models else m[0] for i, m in drawn.items()}
+    return tuple(masks.get(i) for i in range(len(run.net.layers)))
+
+
 def epoch_step(
     run: Run, params: Any, state: Any, epoch: int, *, grad: Any = value_and_grad
 ) -> tuple[Any, Any, EpochStats]:
@@ -116,9 +151,13 @@ def epoch_step(
     n = x.shape[-2]
     size = cfg.batch_size or n
     values, counts, norms = [], [], []
-    for start in range(0, n, size):
+    for batch, start in enumerate(range(0, n, size)):
         xb, yb = x[..., start : start + size, :], y[..., start : start + size, :]
-        value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        masks = dropout_masks(run, epoch, batch, xb.shape[-2])
+        if masks is None:
+            value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        else:  # only the reference's value_and_grad takes masks (engine.fast_fold sends dropout here)
+            value, grads, a = value_and_grad(run.net.layers, params, xb, yb, cfg.loss, masks)
         norms.append(global_norm(grads, len(run.models)))
         if cfg.clip_norm is not None:
             grads = clipped(grads, norms[-1], cfg.clip_norm)

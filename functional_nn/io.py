@@ -48,7 +48,7 @@ from functional_nn._version import __version__
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
 from functional_nn.fold import Watch
-from functional_nn.layers import Dense, DenseLayer, Layer
+from functional_nn.layers import Dense, DenseLayer, DropoutLayer, Layer
 from functional_nn.network import Network, Params, check_seeds, model_shape
 from functional_nn.optimizers import (
     OPTIMIZERS,
@@ -80,6 +80,7 @@ _META_MAX = 64 * 2**20  # bytes of JSON a file may hold
 LAYER_KINDS: Mapping[str, type] = MappingProxyType(
     {
         "dense": DenseLayer,
+        "dropout": DropoutLayer,
         "conv2d": conv.Conv2DLayer,
         "maxpool2d": conv.MaxPool2DLayer,
         "avgpool2d": conv.AvgPool2DLayer,

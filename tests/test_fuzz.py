@@ -376,7 +376,8 @@ CONV_AVG = fnn.cnn(
     fnn.FlattenLayer((2, 2, 2)),
     fnn.DenseLayer(8, 1, "identity"),
 )
-NETS = (SIG, LIN, TANH, SOFT, CONV, CONV_AVG)
+DROP = fnn.mlp((2, 4, 1), hidden="tanh", output="sigmoid", dropout=0.5)
+NETS = (SIG, LIN, TANH, SOFT, CONV, CONV_AVG, DROP)
 
 ADAM_CONFIG = fnn.TrainConfig(epochs=3, optimizer=fnn.adam(lr=0.05), loss="mse")
 TRACE = fnn.train(SIG, fnn.init(SIG, seed=0), XOR, ADAM_CONFIG)
@@ -659,6 +660,7 @@ RECORD_EXAMPLES: dict[str, object] = {
     "MaxPool2DLayer": fnn.MaxPool2DLayer((2, 4, 4), 2, stride=1),
     "AvgPool2DLayer": fnn.AvgPool2DLayer((2, 4, 4), 3),
     "FlattenLayer": fnn.FlattenLayer((2, 2, 2)),
+    "DropoutLayer": fnn.DropoutLayer(3, 0.25),
     "LeakyReLU": fnn.LeakyReLU(0.2),
     "Network": SIG,
     "Dataset": XOR,
@@ -762,6 +764,8 @@ BAD_IMAGE_SHAPES: st.SearchStrategy[Any] = st.one_of(
         ]
     ),
 )
+DROPOUT_RATES: st.SearchStrategy[Any] = st.floats(0.0, 0.99) | st.sampled_from([0, 5e-324, 1 - 2**-53, np.float32(0.5)])
+BAD_RATES: st.SearchStrategy[Any] = mostly([1.0, -0.1, -5e-324, 1.5, NAN, INF, "0.5", None, 10**400, True])
 LAYER_ARGS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]]] = {
     "DenseLayer": (
         {"in_features": SIZES, "out_features": SIZES, "activation": ACTIVATIONS_ARG},
@@ -790,6 +794,7 @@ LAYER_ARGS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.Sear
         {"in_shape": BAD_IMAGE_SHAPES, "pool_size": BAD_SIZES, "stride": BAD_SIZES},
     ),
     "FlattenLayer": ({"in_shape": IMAGE_SHAPES}, {"in_shape": BAD_IMAGE_SHAPES}),
+    "DropoutLayer": ({"features": SIZES, "rate": DROPOUT_RATES}, {"features": BAD_SIZES, "rate": BAD_RATES}),
 }
 LAYER_ARGS["AvgPool2DLayer"] = LAYER_ARGS["MaxPool2DLayer"]
 EXAMPLE_LAYER_ARGS: dict[str, Args] = {
@@ -798,6 +803,7 @@ EXAMPLE_LAYER_ARGS: dict[str, Args] = {
     "MaxPool2DLayer": {"in_shape": (1, 6, 6), "pool_size": 2},
     "AvgPool2DLayer": {"in_shape": (1, 6, 6), "pool_size": 2},
     "FlattenLayer": {"in_shape": (1, 6, 6)},
+    "DropoutLayer": {"features": 3, "rate": 0.5},
 }
 
 
@@ -805,7 +811,7 @@ EXAMPLE_LAYER_ARGS: dict[str, Args] = {
 def test_layer_kinds(kind: str) -> None:
     """The layer kinds' constructors (sizes near and beyond every limit), then ``init`` of a network of the layer."""
     valid, hostile = LAYER_ARGS[kind]
-    if kind != "DenseLayer":  # a 0-d array for in_shape
+    if "in_shape" in EXAMPLE_LAYER_ARGS[kind]:  # a 0-d array for in_shape
         explicit(kind, getattr(fnn, kind), [{**EXAMPLE_LAYER_ARGS[kind], "in_shape": np.array(3)}])
 
     @fuzz(40)
@@ -824,6 +830,8 @@ LAYER_CHAINS: tuple[tuple[Any, ...], ...] = (
     CONV.layers,
     CONV_AVG.layers,
     (fnn.FlattenLayer((1, 2, 2)), fnn.DenseLayer(4, 2, "softmax")),
+    DROP.layers,
+    (fnn.DropoutLayer(2, 0.1), fnn.DenseLayer(2, 1, "sigmoid")),
 )
 BAD_CHAINS: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(
@@ -860,8 +868,13 @@ NETWORK_CALLS: dict[
 ] = {
     "mlp": (
         fnn.mlp,
-        {"sizes": MLP_SIZES, "hidden": ACTIVATIONS_ARG, "output": ACTIVATIONS_ARG},
-        {"sizes": BAD_MLP_SIZES, "hidden": JUNK, "output": JUNK},
+        {
+            "sizes": MLP_SIZES,
+            "hidden": ACTIVATIONS_ARG,
+            "output": ACTIVATIONS_ARG,
+            "dropout": st.none() | DROPOUT_RATES,
+        },
+        {"sizes": BAD_MLP_SIZES, "hidden": JUNK, "output": JUNK, "dropout": BAD_RATES},
     ),
     "sequential": (_sequential, {"layers": st.sampled_from(LAYER_CHAINS)}, {"layers": BAD_CHAINS}),
     "cnn": (_cnn, {"layers": st.sampled_from(LAYER_CHAINS)}, {"layers": BAD_CHAINS}),
@@ -1175,6 +1188,7 @@ SETUPS: tuple[tuple[Any, fnn.Dataset, tuple[str, ...]], ...] = (
     (TANH, XOR, ("mse",)),
     (SOFT, GAUSS3, ("cross_entropy", "mse")),
     (CONV, BARS, ("bce",)),
+    (DROP, XOR, ("mse", "bce")),
 )
 DATASETS = (XOR, LINEAR, GAUSS3, REGRESSION, BARS)
 CONFIG_FIELDS = tuple(f.name for f in attrs.fields(fnn.TrainConfig))

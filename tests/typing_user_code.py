@@ -126,7 +126,7 @@ def rejected(trace: fnn.Trace, params: fnn.Params, config: fnn.TrainConfig, data
     config.epochs = 5  # type: ignore[misc]
     data.y = np.zeros((1, 1))  # type: ignore[misc]
     fnn.TrainConfig(10, fnn.sgd(lr=0.1), "mse")  # type: ignore[call-arg]
-    fnn.mlp((2, 3, 1), hidden=3)  # type: ignore[arg-type]
+    fnn.mlp((2, 3, 1), hidden=3)  # type: ignore[call-overload]
     fnn.init(fnn.mlp((2, 1)), seed="0")  # type: ignore[arg-type]
     not_a_trace: fnn.Trace = fnn.generate_linear(seed=0)  # type: ignore[assignment]
     del not_a_trace
