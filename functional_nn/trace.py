@@ -88,6 +88,9 @@ class Trace:
         val_loss, val_accuracy: `(epochs_run, *models)`, on the ``validation`` set, of the
             params at the start of each epoch (those of the full-batch training figures);
             None when training had no validation set.
+        lr: `(epochs_run, *models)`, the learning rate of each epoch's first update (mini-batch:
+            of its first batch; a schedule's lr then changes within the epoch); None for an
+            optimizer of one's own whose hyperparameters hold no lr.
     """
 
     loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
@@ -106,6 +109,7 @@ class Trace:
     resume_point: ResumePoint | None = attrs.field(default=None, eq=False, repr=False)
     val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
     val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
+    lr: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
     @property
     def models(self) -> tuple[int, ...]:
@@ -157,6 +161,7 @@ class Trace:
             resume_point=None if point is None else take_models(point, k),
             val_loss=None if self.val_loss is None else self.val_loss[:run, k],
             val_accuracy=None if self.val_accuracy is None else self.val_accuracy[:run, k],
+            lr=None if self.lr is None else self.lr[:run, k],
         )
 
 
@@ -166,8 +171,8 @@ class TraceDiff:
 
     Attributes:
         equal: same epochs run, bit-identical per-epoch arrays and final params.
-        first_differing_epoch: first epoch (1-based) whose loss, accuracy or
-            gradient norm differs, or None.
+        first_differing_epoch: first epoch (1-based) whose loss, accuracy, gradient norm,
+            validation figures or learning rate differ, or None.
         max_abs_diff: largest absolute difference over per-epoch arrays and final params
             (inf when the shapes differ).
         max_rel_diff: the same, relative to the larger magnitude.
@@ -218,7 +223,9 @@ def compare_traces(a: Trace, b: Trace) -> TraceDiff:
         reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
     if (a.val_loss is None) != (b.val_loss is None):
         reasons.append("one trace has validation figures, the other not")
-    for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy"):
+    if (a.lr is None) != (b.lr is None):
+        reasons.append("one trace records learning rates, the other not")
+    for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy", "lr"):
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
             continue

@@ -161,7 +161,7 @@ def per_epoch_fields(trace: fnn.Trace) -> list[str]:
     return [
         f.name
         for f in attrs.fields(fnn.Trace)
-        if f.name in ("loss", "accuracy", "grad_norm") or f.name.startswith("val_")
+        if f.name in ("loss", "accuracy", "grad_norm", "lr") or f.name.startswith("val_")
     ]
 
 
@@ -648,7 +648,17 @@ def _optimizer_states() -> dict[str, object]:
         "RMSPropState": "rmsprop",
         "AdagradState": "adagrad",
     }
-    return {record: fnn.make_optimizer(name).init(params) for record, name in makers.items()}
+    states: dict[str, object] = {record: fnn.make_optimizer(name).init(params) for record, name in makers.items()}
+    return states | {"ScheduleState": fnn.adam(lr=fnn.Cosine(0.1, steps=10)).init(params)}
+
+
+SCHEDULE_EXAMPLES: dict[str, Any] = {
+    "Constant": fnn.Constant(0.1),
+    "StepDecay": fnn.StepDecay(0.1, factor=0.5, every=3),
+    "Exponential": fnn.Exponential(0.1, decay=0.9, every=2),
+    "Cosine": fnn.Cosine(0.1, steps=10, alpha=0.05),
+    "WarmupCosine": fnn.WarmupCosine(0.1, warmup=2, steps=10),
+}
 
 
 RECORD_EXAMPLES: dict[str, object] = {
@@ -671,6 +681,7 @@ RECORD_EXAMPLES: dict[str, object] = {
     "Trace": TRACE,
     "TraceDiff": fnn.compare_traces(TRACE, STACKED_TRACE),
     **_optimizer_states(),
+    **SCHEDULE_EXAMPLES,
 }
 RECORD_CLASSES = sorted(n for n in fnn.__all__ if isinstance(getattr(fnn, n), type) and attrs.has(getattr(fnn, n)))
 for _name in RECORD_CLASSES:  # the records that take no arguments (activations, losses)
@@ -733,6 +744,37 @@ def test_records(name: str) -> None:
         attempt(name, cls, data.draw(spoilt({k: st.just(v) for k, v in fields.items()}, hostile)), bounded=True)
 
     run(prop, f"records[{name}]")
+
+
+def _schedule_call(_schedule: Any, step: Any) -> Any:
+    return _schedule(step)
+
+
+@pytest.mark.parametrize("name", list(SCHEDULE_EXAMPLES))
+def test_schedule_calls(name: str) -> None:
+    """Each schedule called with steps: counts up to 2**62 as ints, floats and arrays (one per model); junk,
+    negative, NaN and huge steps refused naming ``step``; a call that yields no valid lr names the schedule."""
+    schedule = SCHEDULE_EXAMPLES[name]
+    explicit(
+        "Schedule.__call__", _schedule_call, ({"_schedule": schedule, "step": v} for v in (10**400, [[-1.0]], None))
+    )
+    steps = st.one_of(
+        st.integers(0, 2**62),
+        st.floats(0.0, 1e300),
+        st.sampled_from([np.int64(3), np.uint8(0), np.float32(2.0)]),
+        hnp.arrays(np.float64, st.integers(1, 3), elements=st.floats(0.0, 1e6)),
+    )
+    bad = mostly([-1, -0.5, NAN, INF, "3", [1, [2]], np.array([1.0, NAN]), 1j, np.array(["a"])])
+    decaying = fnn.StepDecay(1e-300, factor=1e-10, every=1)
+
+    @fuzz(25)
+    @given(data=st.data())
+    def prop(data: st.DataObject) -> None:
+        args = data.draw(spoilt({"step": steps}, {"step": bad}))
+        attempt("Schedule.__call__", _schedule_call, {"_schedule": schedule, **args}, also=["schedule"])
+        attempt("Schedule.__call__", _schedule_call, {"_schedule": decaying, **args}, also=["schedule"])
+
+    run(prop, f"schedule_calls[{name}]")
 
 
 # ================================================================ layers and networks ===
@@ -1074,7 +1116,11 @@ def test_model_entry_points() -> None:
 # ================================================================ optimizers ===
 
 HYPER_VALID: dict[str, st.SearchStrategy[Any]] = {
-    "lr": st.one_of(st.floats(1e-4, 10.0), st.sampled_from([1e-300, 1e300, 1e308, np.float32(0.1), np.int64(1), 2])),
+    "lr": st.one_of(
+        st.floats(1e-4, 10.0),
+        st.sampled_from([1e-300, 1e300, 1e308, np.float32(0.1), np.int64(1), 2]),
+        st.sampled_from([*SCHEDULE_EXAMPLES.values(), fnn.StepDecay(1e300, factor=1e-300, every=1)]),
+    ),
     "beta": st.floats(0.0, 0.999),
     "b1": st.floats(0.0, 0.999),
     "b2": st.floats(0.0, 0.999),
@@ -1222,8 +1268,10 @@ def trainings(draw: st.DrawFn) -> dict[str, Any]:
         draw(st.lists(st.integers(0, 2**32), min_size=m, max_size=m, unique=True)) if m else draw(st.integers(0, 2**32))
     )
     params = fnn.init(net, seed=seed)
-    lr: Any = draw(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 1e10, 1e300]))
-    if m and draw(st.booleans()):
+    lr: Any = draw(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 1e10, 1e300, *SCHEDULE_EXAMPLES.values()]))
+    if lr == 1.0 and draw(st.booleans()):  # schedules that reach huge rates, or decay to 0 within a run
+        lr = draw(st.sampled_from([fnn.Exponential(1e300, decay=1e-200), fnn.WarmupCosine(1e10, warmup=3, steps=5)]))
+    if m and isinstance(lr, float) and draw(st.booleans()):
         lr = np.array([lr, 0.1, 1e300][:m])  # a learning-rate sweep in one run
     optimizer = fnn.make_optimizer(draw(st.sampled_from(tuple(fnn.OPTIMIZERS))), lr=lr)
     if np.ndim(lr) == 0 and draw(st.integers(0, 5)) == 0:
@@ -2461,6 +2509,7 @@ METHODS = (
     "Optimizer.init",
     "Optimizer.update",
     "Trace.member",
+    "Schedule.__call__",
     "Activation.value",
     "Activation.backward",
     "Activation.derivative",
@@ -2471,6 +2520,7 @@ PROPERTIES = (
     | {f"layer_kinds[{k}]" for k in LAYER_ARGS}
     | {f"networks_and_init[{k}]" for k in NETWORK_CALLS}
     | {f"optimizers[{n}]" for n in fnn.OPTIMIZERS}
+    | {f"schedule_calls[{n}]" for n in SCHEDULE_EXAMPLES}
     | {f"io[{k}]" for k in IO_KINDS}
     | {f"data[{e}]" for e in DATA_ENTRIES}
     | {"registry_lookups", "model_entry_points", "training", "tree_map"}

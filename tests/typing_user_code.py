@@ -132,7 +132,20 @@ def rejected(trace: fnn.Trace, params: fnn.Params, config: fnn.TrainConfig, data
     del not_a_trace
 
 
+def regularized() -> None:
+    """Dropout and a learning-rate schedule, as a user types them."""
+    net: fnn.Network = fnn.mlp((2, 8, 1), hidden="relu", dropout=0.2)
+    cfg = fnn.TrainConfig(epochs=2, optimizer=fnn.adam(lr=fnn.WarmupCosine(0.01, warmup=1, steps=4)), loss="bce")
+    trace = fnn.train(net, fnn.init(net, seed=0), fnn.generate_linear(seed=0), cfg)
+    rates = trace.lr
+    assert rates is not None and rates.shape == (2,)
+    schedule: fnn.Schedule = fnn.Cosine(0.1, steps=10)
+    first: float = schedule(0)
+    assert first == 0.1
+
+
 def main() -> None:
+    regularized()
     lab_run()
     gradients()
     custom_params()
