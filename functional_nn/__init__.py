@@ -55,7 +55,7 @@ from functional_nn.data import (
 )
 from functional_nn.fold import Progress
 from functional_nn.images import generate_bars
-from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, Layer
+from functional_nn.layers import INITIALIZERS, Dense, DenseLayer, DropoutLayer, Layer
 from functional_nn.losses import BCE, LOSSES, MSE, CrossEntropy, Loss, bce, cross_entropy, get_loss, mse
 from functional_nn.network import (
     LayerParams,
@@ -80,6 +80,7 @@ from functional_nn.optimizers import (
     Optimizer,
     OptState,
     RMSPropState,
+    ScheduleState,
     adagrad,
     adam,
     adamw,
@@ -89,6 +90,7 @@ from functional_nn.optimizers import (
     rmsprop,
     sgd,
 )
+from functional_nn.schedules import SCHEDULES, Constant, Cosine, Exponential, Schedule, StepDecay, WarmupCosine
 from functional_nn.trace import Trace, TraceDiff, compare_traces
 from functional_nn.training import resume, resume_iter, train, train_iter
 from functional_nn.tree import tree_map
@@ -100,17 +102,22 @@ __all__ = [
     "LOSSES",
     "MSE",
     "OPTIMIZERS",
+    "SCHEDULES",
     "Activation",
     "AdagradState",
     "AdamState",
     "AvgPool2DLayer",
+    "Constant",
     "Conv2D",
     "Conv2DLayer",
+    "Cosine",
     "CrossEntropy",
     "Dataset",
     "Dense",
     "DenseLayer",
+    "DropoutLayer",
     "EmptyState",
+    "Exponential",
     "FlattenLayer",
     "Identity",
     "Layer",
@@ -127,13 +134,17 @@ __all__ = [
     "Progress",
     "RMSPropState",
     "ReLU",
+    "Schedule",
+    "ScheduleState",
     "Sigmoid",
     "Softmax",
     "Standardizer",
+    "StepDecay",
     "Tanh",
     "Trace",
     "TraceDiff",
     "TrainConfig",
+    "WarmupCosine",
     "__version__",
     "accuracy",
     "adagrad",

@@ -21,6 +21,7 @@ from functional_nn.data import Dataset
 from functional_nn.losses import Loss, get_loss
 from functional_nn.network import Network, check_seeds, model_shape
 from functional_nn.optimizers import OPTIMIZERS, Optimizer
+from functional_nn.schedules import SCHEDULE_TYPES
 
 __all__ = ["Run", "TrainConfig", "prepare"]
 
@@ -143,8 +144,14 @@ def optimizer_slice(opt: Optimizer, index: int | slice) -> Optimizer:
         raise ValueError(
             f"optimizer {opt.name!r} has per-model hyperparameters and is not built in, so it cannot be cut per model"
         )
-    hyper = {k: (v[index] if isinstance(v, np.ndarray) else v) for k, v in opt.hyperparams.items()}
-    return OPTIMIZERS[opt.name](**{k: (float(v) if np.ndim(v) == 0 else v) for k, v in hyper.items()})
+
+    def cut(v: Any) -> Any:
+        if not isinstance(v, np.ndarray):
+            return v  # the same for every model (a schedule too)
+        part = v[index]
+        return float(part) if np.ndim(part) == 0 else part
+
+    return OPTIMIZERS[opt.name](**{k: cut(v) for k, v in opt.hyperparams.items()})
 
 
 @attrs.frozen
@@ -205,6 +212,7 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig, valid
         if isinstance(value, np.ndarray) and (not models or value.shape != models):
             expected = "a number for a single model" if not models else f"a number or an array of shape {models}"
             raise ValueError(f"optimizer {name} must be {expected}, got an array of shape {value.shape}")
+    _check_schedule(config, data.n)
     x, y = normalized(data.x, "data.x"), normalized(data.y, "data.y")
     run = Run(net=net, x=x, y=y, config=config, models=models, seeds=seeds, task=data.task)
     if validation is None:
@@ -221,6 +229,23 @@ def prepare(net: Network, params: Any, data: Dataset, config: TrainConfig, valid
     config.loss.check_labels(_validate.distinct(validation.y), "validation.y")
     val_x, val_y = normalized(validation.x, "validation.x"), normalized(validation.y, "validation.y")
     return attrs.evolve(run, val_x=val_x, val_y=val_y)
+
+
+def steps_per_epoch(config: TrainConfig, n: int) -> int:
+    """The optimizer's updates in one epoch of ``n`` samples: one per mini-batch."""
+    return 1 if config.batch_size is None else -(-n // config.batch_size)
+
+
+def _check_schedule(config: TrainConfig, n: int) -> None:
+    """A schedule as lr must yield a valid lr at the run's first and last step (each built-in schedule
+    rises, then falls: those are its extremes); else a ValueError naming it, before any training."""
+    lr = config.optimizer.hyperparams.get("lr")
+    if isinstance(lr, SCHEDULE_TYPES):
+        last = config.epochs * steps_per_epoch(config, n) - 1
+        try:
+            lr(np.array([0.0, float(last)]))
+        except ValueError as err:
+            raise ValueError(f"optimizer lr: {err} (within the {last + 1} steps of this run)") from None
 
 
 def normalized(a: FloatArray, name: str = "x") -> FloatArray:

@@ -42,7 +42,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity, get_activation
-from functional_nn.layers import INITIALIZERS, Cache, positive_size
+from functional_nn.layers import INITIALIZERS, Cache, NoParams, positive_size
 
 __all__ = [
     "IMAGE_LAYERS",
@@ -89,20 +89,6 @@ class Conv2D:
 
     w: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
     b: FloatArray = attrs.field(converter=to_array, validator=[real_array, _conv_valid], eq=ARRAY_EQ)
-
-
-def _empty_valid(instance: NoParams, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
-    del instance, attribute
-    if value.ndim < 1 or value.shape[-1] != 0:
-        raise ValueError(f"NoParams.empty must have shape (*models, 0), got shape {value.shape}")
-
-
-@attrs.frozen
-class NoParams:
-    """Params of a layer that has none: ``empty`` `(*models, 0)` holds no values, only the
-    model axes (so a stack of networks keeps its model shape through pooling and flatten)."""
-
-    empty: FloatArray = attrs.field(converter=to_array, validator=[real_array, _empty_valid], eq=ARRAY_EQ)
 
 
 def _per_model(a: FloatArray, params: NoParams) -> FloatArray:

@@ -5,9 +5,12 @@
     advance(carry, params, state, loss, epoch, stop_loss) -> Carry         # the stop rules, per model
 
 One epoch folds the optimizer's update over the mini-batches (one batch of all
-samples when ``batch_size`` is None).  The batches' order is a pure function of
-each model's seed and the epoch, so an epoch depends on nothing but its inputs,
-and a run resumed at epoch k continues exactly.
+samples when ``batch_size`` is None).  The batches' order, and the dropout masks
+of each batch, are pure functions of each model's seed, the epoch (and the
+batch), so an epoch depends on nothing but its inputs, and a run resumed at
+epoch k continues exactly.  With dropout, an epoch's training loss and accuracy
+are those of the masked network its gradients came from; the held-out figures
+and the final loss are the network's without dropout (its ``forward``).
 
 Stop rules, checked after each epoch, per model of a stack:
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 import numpy as np
@@ -36,7 +39,10 @@ import numpy.typing as npt
 
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import Run
-from functional_nn.network import output, score, seed_sequence, value_and_grad
+from functional_nn.layers import DropoutLayer
+from functional_nn.network import Masks, output, score, seed_sequence, value_and_grad
+from functional_nn.optimizers import ScheduleState
+from functional_nn.schedules import SCHEDULE_TYPES
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, optional_array
 from functional_nn.tree import global_norm, tree_map
 
@@ -48,9 +54,12 @@ __all__ = [
     "Step",
     "Watch",
     "advance",
+    "dropout_masks",
+    "epoch_lr",
     "epoch_step",
     "fold",
     "fresh_start",
+    "needs_reference",
     "watch_step",
 ]
 
@@ -76,6 +85,7 @@ class Progress:
         loss, accuracy, grad_norm: this epoch's values, shape `models` (read-only copies).
         trace: the finished Trace on the last item, else None.
         val_loss, val_accuracy: on the validation set, or None without one.
+        lr: the learning rate of the epoch's first update (``Trace.lr``), or None.
     """
 
     epoch: int
@@ -86,6 +96,7 @@ class Progress:
     trace: Trace | None = None
     val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
     val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
+    lr: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
 
 def batch_order(run: Run, epoch: int) -> npt.NDArray[np.intp] | None:
@@ -95,6 +106,55 @@ def batch_order(run: Run, epoch: int) -> npt.NDArray[np.intp] | None:
         return None
     perms = [np.random.default_rng(seed_sequence(s, 1, epoch)).permutation(n) for s in run.seeds]
     return np.stack(perms) if run.models else perms[0]
+
+
+def needs_reference(run: Run) -> bool:
+    """Whether only the reference fold runs ``run`` (``engine.fast_fold`` then falls back to it):
+    weight decay that leaves the biases out (it needs the records' field names, which a flat
+    vector lost), dropout layers (the engine's steps draw no masks), or a schedule as lr (its
+    step count lives in a ``ScheduleState``, which the flat layout does not hold)."""
+    hyper = run.config.optimizer.hyperparams
+    if hyper.get("decay_biases") is False or isinstance(hyper.get("lr"), SCHEDULE_TYPES):
+        return True
+    return any(isinstance(layer, DropoutLayer) for layer in run.net.layers)
+
+
+def epoch_lr(run: Run, state: Any) -> FloatArray:
+    """The learning rate of the next update, per model (shape `models`): the optimizer's float or
+    per-model lr, or its schedule's at the step count ``state`` (a ``ScheduleState``) keeps; NaN for
+    an lr of another kind (an optimizer of one's own)."""
+    lr = run.config.optimizer.hyperparams.get("lr")
+    if isinstance(lr, SCHEDULE_TYPES):
+        count = getattr(state, "count", None)
+        value = lr(count) if isinstance(state, ScheduleState) and count is not None else np.nan
+    elif isinstance(lr, (float, int, np.ndarray)) and not isinstance(lr, bool):
+        value = lr
+    else:
+        value = np.nan
+    try:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), run.models)
+    except (ValueError, TypeError):
+        return np.full(run.models, np.nan)
+
+
+def dropout_masks(run: Run, epoch: int, batch: int, n: int) -> Masks | None:
+    """The keep masks of batch ``batch`` (0-based) of ``epoch`` for a batch of ``n`` samples: per layer, a
+    DropoutLayer's `(n, f)` or `(models, n, f)` mask, else None; None when the network has no dropout.
+
+    Each model draws from its own stream ``seed_sequence(seed, 2, epoch, batch)``, one
+    ``layer.mask`` per DropoutLayer in layer order, so a model's masks depend on its seed, the
+    epoch and the batch alone: the same in a stack as alone, and again when a run is resumed.
+    """
+    where = [i for i, layer in enumerate(run.net.layers) if isinstance(layer, DropoutLayer)]
+    if not where:
+        return None
+    drawn: dict[int, list[FloatArray]] = {i: [] for i in where}
+    for s in run.seeds:
+        rng = np.random.default_rng(seed_sequence(s, 2, epoch, batch))
+        for i in where:
+            drawn[i].append(cast(DropoutLayer, run.net.layers[i]).mask(rng, n))
+    masks = {i: np.stack(m) if run.models else m[0] for i, m in drawn.items()}
+    return tuple(masks.get(i) for i in range(len(run.net.layers)))
 
 
 def epoch_step(
@@ -116,9 +176,13 @@ def epoch_step(
     n = x.shape[-2]
     size = cfg.batch_size or n
     values, counts, norms = [], [], []
-    for start in range(0, n, size):
+    for batch, start in enumerate(range(0, n, size)):
         xb, yb = x[..., start : start + size, :], y[..., start : start + size, :]
-        value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        masks = dropout_masks(run, epoch, batch, xb.shape[-2])
+        if masks is None:
+            value, grads, a = grad(run.net.layers, params, xb, yb, cfg.loss)
+        else:  # only the reference's value_and_grad takes masks (engine.fast_fold sends dropout here)
+            value, grads, a = value_and_grad(run.net.layers, params, xb, yb, cfg.loss, masks)
         norms.append(global_norm(grads, len(run.models)))
         if cfg.clip_norm is not None:
             grads = clipped(grads, norms[-1], cfg.clip_norm)
@@ -341,14 +405,18 @@ def fold(
     """
     cfg = run.config
     validated = run.val_x is not None
-    carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models, 5 if validated else 3)
+    rated = cfg.optimizer.hyperparams.get("lr") is not None
+    columns = 3 + (2 if validated else 0) + (1 if rated else 0)  # loss, hits, norm[, val loss, val hits][, lr]
+    carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models, columns)
     snapshots: list[tuple[int, Any]] = []
     epoch = start.epochs_run
     while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
         epoch += 1
         held_out = _held_out(run, records(carry.params)) if validated else None
+        lr = (epoch_lr(run, carry.state),) if rated else ()
         params, state, stats = step(run, carry.params, carry.state, epoch)
-        history.record((stats.loss, stats.hits, stats.grad_norm, *(held_out or ())), carry.active, carry.all_active)
+        row = (stats.loss, stats.hits, stats.grad_norm, *(held_out or ()), *lr)
+        history.record(row, carry.active, carry.all_active)
         before = carry
         carry = advance(carry, params, state, stats.loss, epoch, cfg.stop_loss)
         if cfg.patience is not None and held_out is not None:
@@ -382,6 +450,7 @@ def fold(
         ),
         val_loss=rows[3] if validated else None,
         val_accuracy=metric(run, rows[4], run.val_y) if validated else None,
+        lr=rows[-1] if rated else None,
     )
     last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in rows]
     # after a divergence it repeats the last epoch recorded, now with the trace
@@ -389,11 +458,13 @@ def fold(
 
 
 def _progress(run: Run, epoch: int, row: list[FloatArray]) -> Progress:
-    """The Progress of one row of the history: loss, score, norm (and the held-out loss and score)."""
-    if len(row) == 3:
-        return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2])
+    """The Progress of one row of the history: loss, score, norm (then the held-out loss and score, with
+    a validation set; then the lr, when the optimizer has one)."""
+    lr = row[-1] if len(row) in (4, 6) else None
+    if run.val_x is None:
+        return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2], lr=lr)
     val_accuracy = metric(run, row[4], run.val_y)
-    return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2], None, row[3], val_accuracy)
+    return Progress(epoch, run.config.epochs, row[0], metric(run, row[1]), row[2], None, row[3], val_accuracy, lr)
 
 
 def _held_out(run: Run, params: Any) -> tuple[FloatArray, FloatArray]:

@@ -48,7 +48,7 @@ from functional_nn._version import __version__
 from functional_nn.activations import ACTIVATIONS, Activation, LeakyReLU
 from functional_nn.config import TrainConfig
 from functional_nn.fold import Watch
-from functional_nn.layers import Dense, DenseLayer, Layer
+from functional_nn.layers import Dense, DenseLayer, DropoutLayer, Layer
 from functional_nn.network import Network, Params, model_shape
 from functional_nn.optimizers import (
     OPTIMIZERS,
@@ -57,7 +57,9 @@ from functional_nn.optimizers import (
     EmptyState,
     MomentumState,
     RMSPropState,
+    ScheduleState,
 )
+from functional_nn.schedules import SCHEDULE_TYPES, SCHEDULES
 from functional_nn.trace import ResumePoint, Trace
 
 __all__ = [
@@ -79,6 +81,7 @@ _META_MAX = 64 * 2**20  # bytes of JSON a file may hold
 LAYER_KINDS: Mapping[str, type] = MappingProxyType(
     {
         "dense": DenseLayer,
+        "dropout": DropoutLayer,
         "conv2d": conv.Conv2DLayer,
         "maxpool2d": conv.MaxPool2DLayer,
         "avgpool2d": conv.AvgPool2DLayer,
@@ -91,7 +94,7 @@ RECORDS: Mapping[str, type] = MappingProxyType(
     {
         cls.__name__: cls
         for cls in (Dense, conv.Conv2D, conv.NoParams, ResumePoint, Watch)
-        + (EmptyState, MomentumState, AdamState, RMSPropState, AdagradState)
+        + (EmptyState, MomentumState, AdamState, RMSPropState, AdagradState, ScheduleState)
     }
 )
 """The records a file may hold, by class name."""
@@ -160,8 +163,29 @@ def network_from_dict(d: Mapping[str, Any]) -> Network:
         raise ValueError(f"d does not describe a network ({type(err).__name__}: {err})") from None
 
 
+def _hyper_to_json(value: Any) -> Any:
+    """A hyperparameter as JSON: an array as a list, a schedule as its name and fields."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, SCHEDULE_TYPES):
+        return {"schedule": value.name, **attrs.asdict(value)}
+    return value
+
+
+def _hyper_from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return np.asarray(value, dtype=np.float64)
+    if isinstance(value, dict):
+        fields = dict(value)
+        cls = SCHEDULES.get(fields.pop("schedule", None))
+        if cls is None:
+            raise ValueError(f"unknown lr schedule {value.get('schedule')!r}")
+        return cls(**fields)
+    return value
+
+
 def _config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
-    hyper = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cfg.optimizer.hyperparams.items()}
+    hyper = {k: _hyper_to_json(v) for k, v in cfg.optimizer.hyperparams.items()}
     d = {f.name: getattr(cfg, f.name) for f in attrs.fields(TrainConfig)}
     return {**d, "optimizer": {"name": cfg.optimizer.name, "hyperparams": hyper}, "loss": cfg.loss.name}
 
@@ -170,7 +194,7 @@ def _config_from_dict(d: Mapping[str, Any]) -> TrainConfig:
     opt = d["optimizer"]
     if opt["name"] not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {opt['name']!r}")
-    hyper = {k: (np.asarray(v, dtype=np.float64) if isinstance(v, list) else v) for k, v in opt["hyperparams"].items()}
+    hyper = {k: _hyper_from_json(v) for k, v in opt["hyperparams"].items()}
     fields = {f.name: _tuple(d[f.name]) for f in attrs.fields(TrainConfig) if f.name not in ("optimizer",)}
     return TrainConfig(**{**fields, "optimizer": OPTIMIZERS[opt["name"]](**hyper)})
 
@@ -419,7 +443,8 @@ def save_trace(path: str | os.PathLike[str], trace: Trace) -> None:
     arrays = tuple(getattr(trace, name) for name in _TRACE_ARRAYS)
     held_out = () if trace.val_loss is None else (trace.val_loss, trace.val_accuracy)
     snaps = tuple(s for _, s in trace.snapshots)
-    tree = (arrays, trace.params, trace.opt_state, snaps, trace.resume_point or (), held_out)
+    rates = () if trace.lr is None else (trace.lr,)
+    tree = (arrays, trace.params, trace.opt_state, snaps, trace.resume_point or (), held_out, rates)
     meta = {
         "kind": "trace",
         "network": network_to_dict(trace.network),
@@ -442,9 +467,10 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
     p, meta, tree = _read(path, "trace")
     net = _network(p, meta)
     try:
-        arrays, params, state, snaps, point, held_out = tree
-        if any(a.shape != arrays[0].shape for a in held_out):
-            raise ValueError(f"the validation figures must have the shape of loss, {arrays[0].shape}")
+        arrays, params, state, snaps, point, held_out, *more = tree  # files without learning rates have 6 parts
+        rates = more[0] if more else ()
+        if len(more) > 1 or len(rates) > 1:
+            raise ValueError("the trace holds more parts than a trace has")
         _fits(p, net, params)
         config = _config_from_dict(meta["config"])  # the Trace checks that its fields fit together
         fields = dict(zip(_TRACE_ARRAYS, arrays, strict=True))
@@ -460,6 +486,7 @@ def load_trace(path: str | os.PathLike[str]) -> Trace:
             resume_point=point or None,
             val_loss=held_out[0] if held_out else None,
             val_accuracy=held_out[1] if held_out else None,
+            lr=rates[0] if rates else None,
         )
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ValueError(f"{p}: inconsistent contents ({type(err).__name__}: {err})") from None

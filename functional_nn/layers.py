@@ -13,6 +13,10 @@ b `(..., out)`; a `(..., n, out)`.
 
     Dense(w, b)                                     # params of a fully connected layer
     DenseLayer(in_features, out_features, activation="identity")
+    NoParams(empty)                                 # params of a layer that has none: `(*models, 0)`
+    DropoutLayer(features, rate)                    # inverted dropout; the identity outside training
+    layer.mask(rng, n)                  -> `(n, features)` keep mask, 0 or 1 / (1 - rate)
+    layer.forward_train(params, x, mask) -> (x * mask, cache)       # what training runs
     INITIALIZERS: name -> initializer(rng, shape, fan_in, fan_out) -> weights
 """
 
@@ -29,7 +33,7 @@ from functional_nn import _validate
 from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array, trusted
 from functional_nn.activations import Activation, Identity, get_activation
 
-__all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "Initializer", "Layer"]
+__all__ = ["INITIALIZERS", "Cache", "Dense", "DenseLayer", "DropoutLayer", "Initializer", "Layer", "NoParams"]
 
 
 MAX_WEIGHTS = 2**40
@@ -222,3 +226,98 @@ class DenseLayer:
 
     def model_shape(self, params: Dense) -> tuple[int, ...]:
         return tuple(params.w.shape[:-2])
+
+
+def _empty_valid(instance: NoParams, attribute: attrs.Attribute[FloatArray], value: FloatArray) -> None:
+    del instance, attribute
+    if value.ndim < 1 or value.shape[-1] != 0:
+        raise ValueError(f"NoParams.empty must have shape (*models, 0), got shape {value.shape}")
+
+
+@attrs.frozen
+class NoParams:
+    """Params of a layer that has none: ``empty`` `(*models, 0)` holds no values, only the
+    model axes (so a stack of networks keeps its model shape through pooling and flatten)."""
+
+    empty: FloatArray = attrs.field(converter=to_array, validator=[real_array, _empty_valid], eq=ARRAY_EQ)
+
+
+def _rate_valid(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    del instance, attribute
+    _validate.in_range("rate", value, 0.0, 1.0)
+
+
+def _models_of(x: FloatArray, params: NoParams) -> FloatArray:
+    """``x`` `(..., n, f)` with the params' model axes in front (a shared input: a read-only view per model)."""
+    lead = np.broadcast_shapes(params.empty.shape[:-1], x.shape[:-2])
+    return x if lead == x.shape[:-2] else np.broadcast_to(x, (*lead, *x.shape[-2:]))
+
+
+@attrs.frozen
+class DropoutLayer:
+    """Inverted dropout over ``features`` units: in training each unit is kept with probability
+    ``1 - rate`` and scaled by ``1 / (1 - rate)`` (so its expected value is unchanged), else set to 0;
+    ``forward`` (and so ``fnn.forward``, ``predict``, ``accuracy``, the held-out figures) is the identity.
+
+    Training draws one mask per batch with ``mask(rng, n)`` from the model's own stream (``fold``:
+    ``seed_sequence(seed, 2, epoch, batch)``) and runs ``forward_train``; ``backward`` sends the
+    gradient through the same mask.  Params: ``NoParams``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = DropoutLayer(4, rate=0.5)
+        >>> params = layer.init(np.random.default_rng(0), "normal")
+        >>> mask = layer.mask(np.random.default_rng(1), 2)
+        >>> a, cache = layer.forward_train(params, np.ones((2, 4)), mask)
+        >>> sorted(set(a.ravel().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+        True
+        >>> layer.forward(params, np.ones((2, 4)))[0].tolist() == np.ones((2, 4)).tolist()
+        True
+    """
+
+    features: int = attrs.field(converter=_validate.as_int, validator=positive_size)
+    rate: float = attrs.field(converter=_validate.as_float, validator=_rate_valid)
+    activation: Activation = attrs.field(default=Identity(), init=False)
+
+    @property
+    def in_features(self) -> int:
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        return self.features
+
+    def init(self, rng: np.random.Generator, scheme: str) -> NoParams:
+        del rng
+        _validate.choice("scheme", scheme, tuple(INITIALIZERS))
+        return trusted(NoParams, empty=np.zeros(0))
+
+    def mask(self, rng: np.random.Generator, n: int) -> FloatArray:
+        """A keep mask `(n, features)` drawn from ``rng``: ``1 / (1 - rate)`` where a uniform draw is
+        ``>= rate`` (probability ``1 - rate``), else 0."""
+        keep = rng.random((n, self.features)) >= self.rate
+        out: FloatArray = keep / (1.0 - self.rate)
+        return out
+
+    def forward(self, params: NoParams, x: FloatArray) -> tuple[FloatArray, Cache]:
+        a = _models_of(x, params)
+        return a, Cache(x, a, a)
+
+    def forward_train(self, params: NoParams, x: FloatArray, mask: FloatArray) -> tuple[FloatArray, Cache]:
+        """``x * mask`` (``mask``: `(n, features)`, or `(*models, n, features)` one per model); the
+        cache keeps the mask for ``backward``."""
+        a = _models_of(x * mask, params)
+        return a, Cache(x, a, a, (mask,))
+
+    def backward(
+        self, params: NoParams, cache: Cache, da: FloatArray, *, wrt_z: bool = False
+    ) -> tuple[NoParams, FloatArray]:
+        del wrt_z  # the identity activation: dL/dz is dL/da
+        return params, (da * cache.extra[0] if cache.extra else da)
+
+    def check_params(self, params: object, where: str) -> None:
+        if not isinstance(params, NoParams):
+            raise TypeError(f"{where} must be a NoParams record, got {type(params).__name__}")
+
+    def model_shape(self, params: NoParams) -> tuple[int, ...]:
+        return tuple(params.empty.shape[:-1])

@@ -1,6 +1,7 @@
 """Networks: a static tuple of layers, and pure functions over their params.
 
     mlp(sizes, *, hidden, output)          -> Network[Dense]      # e.g. mlp((2, 10, 10, 1))
+    mlp(sizes, ..., dropout=0.2)           -> Network             # a DropoutLayer after each hidden layer
     sequential(*layers) / cnn(*layers)     -> Network             # any layer kinds
     init(net, seed, *, scheme="normal")    -> params: one record per layer
     forward(net, params, x)                -> `(..., n, out)`
@@ -25,7 +26,7 @@ import functools
 import math
 import numbers
 from collections.abc import Iterator, Sequence
-from typing import Any, Generic, TypeAlias, cast
+from typing import Any, Generic, TypeAlias, cast, overload
 
 import attrs
 import numpy as np
@@ -35,14 +36,15 @@ from typing_extensions import TypeVar
 from functional_nn import _validate
 from functional_nn._records import FloatArray
 from functional_nn.activations import Activation, Softmax, get_activation
-from functional_nn.conv import IMAGE_LAYERS, Conv2D, NoParams
-from functional_nn.layers import INITIALIZERS, MAX_WEIGHTS, Cache, Dense, DenseLayer, Layer
+from functional_nn.conv import IMAGE_LAYERS, Conv2D
+from functional_nn.layers import INITIALIZERS, MAX_WEIGHTS, Cache, Dense, DenseLayer, DropoutLayer, Layer, NoParams
 from functional_nn.losses import Loss, cross_entropy, get_loss
 from functional_nn.tree import leaves as tree_leaves
 from functional_nn.tree import tree_map
 
 __all__ = [
     "LayerParams",
+    "Masks",
     "Network",
     "Params",
     "accuracy",
@@ -110,18 +112,40 @@ class Network(Generic[P]):
         return self.layers[-1].activation
 
 
+@overload
 def mlp(
     sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: str | Activation = "sigmoid"
-) -> Network[Dense]:
+) -> Network[Dense]: ...
+
+
+@overload
+def mlp(
+    sizes: Sequence[int], *, hidden: str | Activation = "sigmoid", output: str | Activation = "sigmoid", dropout: float
+) -> Network: ...
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    hidden: str | Activation = "sigmoid",
+    output: str | Activation = "sigmoid",
+    dropout: float | None = None,
+) -> Network:
     """A multilayer perceptron of Dense layers.
 
     Args:
         sizes: ``(in, hidden_1, ..., out)``, at least two sizes, each >= 1.
         hidden: activation of the hidden layers (a name from ``ACTIVATIONS`` or a record).
         output: activation of the output layer.
+        dropout: a rate in [0, 1): a ``DropoutLayer`` after each hidden layer (after its
+            activation; none on the inputs or the output).  Its params are ``NoParams``
+            records, so the params tuple has one more record per hidden layer.  None: no
+            dropout layers (the network is a ``Network[Dense]``).
 
     Example:
         >>> net = mlp((2, 10, 10, 1), hidden="sigmoid", output="sigmoid")
+        >>> [type(layer).__name__ for layer in mlp((2, 8, 1), hidden="relu", dropout=0.2).layers]
+        ['DenseLayer', 'DropoutLayer', 'DenseLayer']
     """
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise TypeError(f"sizes must be a sequence of layer sizes such as (2, 10, 10, 1), got {_validate.show(sizes)}")
@@ -130,11 +154,16 @@ def mlp(
     checked = [_validate.integer(f"sizes[{i}]", s, minimum=1, maximum=MAX_WEIGHTS) for i, s in enumerate(sizes)]
     hidden_act = get_activation(hidden, argument="hidden")
     output_act = get_activation(output, argument="output")
+    rate = None if dropout is None else _validate.in_range("dropout", dropout, 0.0, 1.0)
     last = len(checked) - 2
-    layers = tuple(
-        DenseLayer(checked[i], checked[i + 1], output_act if i == last else hidden_act) for i in range(last + 1)
-    )
-    return Network[Dense](layers)
+    layers: list[Layer] = []
+    for i in range(last + 1):
+        layers.append(DenseLayer(checked[i], checked[i + 1], output_act if i == last else hidden_act))
+        if rate is not None and i < last:
+            layers.append(DropoutLayer(checked[i + 1], rate))
+    if rate is None:
+        return Network[Dense](tuple(layers))
+    return Network(tuple(layers))
 
 
 def sequential(*layers: Layer) -> Network:
@@ -165,7 +194,8 @@ def cnn(*layers: Layer) -> Network:
 def seed_sequence(seed: int, *stream: int) -> np.random.SeedSequence:
     """The seed sequence of one named stream of a model's seed.
 
-    Streams: ``(0,)`` init, ``(1, epoch)`` the shuffle of that epoch.  Each
+    Streams: ``(0,)`` init, ``(1, epoch)`` the shuffle of that epoch, ``(2, epoch, batch)``
+    the dropout masks of that batch.  Each
     model's streams depend on its own seed only, and a stream on nothing else.
     """
     return np.random.SeedSequence(seed, spawn_key=stream)
@@ -283,21 +313,38 @@ def check_y(net: Network[P], x: FloatArray, y: npt.ArrayLike) -> FloatArray:
     return ya
 
 
-def output(layers: tuple[Layer, ...], params: Sequence[object], x: FloatArray) -> tuple[FloatArray, list[Cache]]:
-    """The forward fold: the output and every layer's cache (no checks)."""
+Masks: TypeAlias = tuple[FloatArray | None, ...]
+"""Training noise: per layer, a DropoutLayer's keep mask (``DropoutLayer.mask``), or None."""
+
+
+def output(
+    layers: tuple[Layer, ...], params: Sequence[object], x: FloatArray, masks: Masks | None = None
+) -> tuple[FloatArray, list[Cache]]:
+    """The forward fold: the output and every layer's cache (no checks).  With ``masks`` (training),
+    a DropoutLayer given a mask applies it (``forward_train``); without, every layer runs ``forward``."""
     caches: list[Cache] = []
     a = x
-    for layer, p in zip(layers, params):
-        a, cache = layer.forward(p, a)
+    for i, (layer, p) in enumerate(zip(layers, params)):
+        mask = None if masks is None else masks[i]
+        if mask is not None and isinstance(layer, DropoutLayer):
+            a, cache = layer.forward_train(cast(NoParams, p), a, mask)
+        else:
+            a, cache = layer.forward(p, a)
         caches.append(cache)
     return a, caches
 
 
 def value_and_grad(
-    layers: tuple[Layer, ...], params: tuple[P, ...], x: FloatArray, y: FloatArray, loss: Loss
+    layers: tuple[Layer, ...],
+    params: tuple[P, ...],
+    x: FloatArray,
+    y: FloatArray,
+    loss: Loss,
+    masks: Masks | None = None,
 ) -> tuple[FloatArray, tuple[P, ...], FloatArray]:
-    """``(loss, grads, output)``: the forward fold, then the backward fold over the reversed layers (no checks)."""
-    a, caches = output(layers, params, x)
+    """``(loss, grads, output)``: the forward fold (with the dropout ``masks`` of training, if given),
+    then the backward fold over the reversed layers (no checks)."""
+    a, caches = output(layers, params, x, masks)
     last = caches[-1]
     value = loss.value(last.z, last.a, y)
     g = loss.delta(last.z, last.a, y, layers[-1].activation)  # dL/dz of the output layer

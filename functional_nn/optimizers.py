@@ -9,7 +9,11 @@ frozen state record, written right above its constructor; ``opt.name`` and
 ``opt.hyperparams`` say which algorithm and settings made a trace.
 
 A learning rate may be a 1-D array with one value per model, for params
-stacked over a leading model axis: a learning-rate sweep is then one run.
+stacked over a leading model axis: a learning-rate sweep is then one run.  It
+may also be a schedule (``functional_nn.schedules``: ``Cosine(0.1, steps=1000)``,
+...), a pure function of the step: the state is then a ``ScheduleState``, the
+steps taken (one count per model of a stack) around the algorithm's own state,
+and every model of a stack follows the one schedule at its own step count.
 
     sgd(lr=0.1)                                  p -= lr g
     momentum(lr=0.1, beta=0.9)                   v = beta v + g;  p -= lr v
@@ -37,6 +41,7 @@ import numpy as np
 
 from functional_nn import _validate
 from functional_nn._records import FloatArray, trusted
+from functional_nn.schedules import SCHEDULE_TYPES, Schedule
 from functional_nn.tree import tree_equal, tree_map
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "OptState",
     "Optimizer",
     "RMSPropState",
+    "ScheduleState",
     "adagrad",
     "adam",
     "adamw",
@@ -59,8 +65,8 @@ __all__ = [
 ]
 
 P = TypeVar("P")
-Hyper: TypeAlias = float | FloatArray
-LearningRate: TypeAlias = float | Sequence[float] | FloatArray
+Hyper: TypeAlias = float | FloatArray | Schedule
+LearningRate: TypeAlias = float | Sequence[float] | FloatArray | Schedule
 TREE_EQ = attrs.cmp_using(eq=tree_equal)
 
 
@@ -73,6 +79,12 @@ class InitFn(Protocol):
 class UpdateFn(Protocol):
     def __call__(self, grads: P, state: Any, params: P) -> tuple[P, Any]:
         """One step: ``(new params, new state)``; the arguments are left unchanged."""
+        ...
+
+
+class StepFn(Protocol):
+    def __call__(self, grads: P, state: Any, params: P, lr: float | FloatArray) -> tuple[P, Any]:
+        """One step of an algorithm at learning rate ``lr`` (a float, or one per model)."""
         ...
 
 
@@ -110,8 +122,8 @@ class Optimizer:
         return super().__reduce_ex__(protocol)
 
     @property
-    def lr(self) -> float | FloatArray:
-        """The learning rate (a float, or one per model)."""
+    def lr(self) -> float | FloatArray | Schedule:
+        """The learning rate (a float, one per model, or a schedule)."""
         return self.hyperparams["lr"]
 
 
@@ -125,20 +137,51 @@ def _same_code(f: object, g: object) -> bool:
     return code is getattr(getattr(g, "__wrapped__", g), "__code__", 0)
 
 
+@attrs.frozen
+class ScheduleState:
+    """State of an optimizer whose lr is a schedule: the steps taken and the algorithm's own state."""
+
+    count: FloatArray = attrs.field(eq=TREE_EQ)  # `()` or `(models,)`: steps taken so far (the schedule's argument)
+    inner: Any = attrs.field(eq=TREE_EQ)  # the algorithm's state record
+
+
 def _optimizer(
-    name: str, hyperparams: dict[str, Any], init: InitFn, update: UpdateFn, weight_decay: float, decay_biases: bool
+    name: str, hyperparams: dict[str, Any], init: InitFn, step: StepFn, weight_decay: float, decay_biases: bool
 ) -> Optimizer:
     """The record of a built-in optimizer: its update adds torch's L2 term ``weight_decay * p`` to the
-    gradient first (of the biases too unless ``decay_biases`` is False), and names the arguments that do
-    not fit together."""
+    gradient first (of the biases too unless ``decay_biases`` is False), runs ``step`` at the learning
+    rate (a schedule's at the step count its state keeps), and names the arguments that do not fit
+    together."""
     wd = _validate.in_range("weight_decay", weight_decay, 0.0, math.inf)
     if not isinstance(decay_biases, bool):
         raise TypeError(f"decay_biases must be a bool, got {_validate.show(decay_biases)}")
     extra = {"weight_decay": wd} if wd else {}
     extra |= {} if decay_biases else {"decay_biases": False}
     hyperparams = {**hyperparams, **extra}
+    lr = hyperparams["lr"]
+    update: UpdateFn
+    make: InitFn
+    if isinstance(lr, SCHEDULE_TYPES):
+        schedule, algorithm_init = lr, init
+
+        def scheduled_init(params: Any) -> ScheduleState:
+            return ScheduleState(count=_frozen(np.zeros(())), inner=algorithm_init(params))
+
+        def scheduled(grads: P, state: ScheduleState, params: P) -> tuple[P, ScheduleState]:
+            new, inner = step(grads, state.inner, params, schedule(state.count))
+            return new, ScheduleState(count=_frozen(state.count + 1.0), inner=inner)
+
+        scheduled_init.__wrapped__ = algorithm_init  # type: ignore[attr-defined]  # what _same_code compares
+        make, update = scheduled_init, scheduled
+    else:
+        make = init
+
+        def update(grads: P, state: Any, params: P) -> tuple[P, Any]:
+            return step(grads, state, params, lr)
 
     def checked(grads: P, state: Any, params: P) -> tuple[P, Any]:
+        if isinstance(lr, SCHEDULE_TYPES) and isinstance(state, ScheduleState):
+            lr(state.count)  # a schedule that yields no valid lr at this step: a ValueError naming it, as it is
         try:
             if wd:
                 grads = _with_decay(grads, params, wd, decay_biases)
@@ -149,9 +192,9 @@ def _optimizer(
                 f"state must come from this optimizer's init(params) ({type(err).__name__}: {err})"
             ) from None
 
-    checked.__wrapped__ = update  # type: ignore[attr-defined]  # what _same_code compares
+    checked.__wrapped__ = step  # type: ignore[attr-defined]  # what _same_code compares
     checked.made_with = dict(hyperparams)  # type: ignore[attr-defined]  # attrs.evolve cannot change it
-    return Optimizer(name, MappingProxyType(hyperparams), init, checked)
+    return Optimizer(name, MappingProxyType(hyperparams), make, checked)
 
 
 def _with_decay(grads: P, params: P, wd: float, biases: bool) -> P:
@@ -172,7 +215,7 @@ def _rebuild(name: str, hyperparams: dict[str, Hyper]) -> Optimizer:
     return OPTIMIZERS[name](**hyperparams)
 
 
-def _per_model(h: Hyper, leaf: FloatArray) -> Hyper:
+def _per_model(h: float | FloatArray, leaf: FloatArray) -> float | FloatArray:
     """A hyperparameter broadcast against a leaf stacked over a leading model axis."""
     if isinstance(h, float):
         return h
@@ -184,6 +227,8 @@ def _zeros(params: P) -> P:
 
 
 def _lr(lr: LearningRate) -> Hyper:
+    if isinstance(lr, SCHEDULE_TYPES):
+        return lr
     return _validate.positive_array("lr", lr)
 
 
@@ -199,7 +244,8 @@ def sgd(lr: LearningRate = 0.1, *, weight_decay: float = 0.0, decay_biases: bool
     """Plain gradient descent ``p -= lr * g``.
 
     Args:
-        lr: learning rate > 0, or a 1-D array of them (one per stacked model).
+        lr: learning rate > 0, a 1-D array of them (one per stacked model), or a schedule
+            (``functional_nn.schedules``; the state is then a ``ScheduleState``), as for every optimizer.
     """
     lr_ = _lr(lr)
 
@@ -207,8 +253,8 @@ def sgd(lr: LearningRate = 0.1, *, weight_decay: float = 0.0, decay_biases: bool
         del params
         return EmptyState()
 
-    def update(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        return tree_map(lambda p, g: p - _per_model(lr_, p) * g, params, grads), state
+    def update(grads: P, state: EmptyState, params: P, lr: float | FloatArray) -> tuple[P, EmptyState]:
+        return tree_map(lambda p, g: p - _per_model(lr, p) * g, params, grads), state
 
     return _optimizer("sgd", {"lr": lr_}, init, update, weight_decay, decay_biases)
 
@@ -232,9 +278,9 @@ def momentum(
     def init(params: object) -> MomentumState:
         return MomentumState(velocity=_zeros(params))
 
-    def update(grads: P, state: MomentumState, params: P) -> tuple[P, MomentumState]:
+    def update(grads: P, state: MomentumState, params: P, lr: float | FloatArray) -> tuple[P, MomentumState]:
         velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
-        return tree_map(lambda p, v: p - _per_model(lr_, p) * v, params, velocity), MomentumState(velocity)
+        return tree_map(lambda p, v: p - _per_model(lr, p) * v, params, velocity), MomentumState(velocity)
 
     return _optimizer("momentum", {"lr": lr_, "beta": beta_}, init, update, weight_decay, decay_biases)
 
@@ -248,9 +294,9 @@ def nesterov(
     def init(params: object) -> MomentumState:
         return MomentumState(velocity=_zeros(params))
 
-    def update(grads: P, state: MomentumState, params: P) -> tuple[P, MomentumState]:
+    def update(grads: P, state: MomentumState, params: P, lr: float | FloatArray) -> tuple[P, MomentumState]:
         velocity = tree_map(lambda v, g: beta_ * v + g, state.velocity, grads)
-        new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * (g + beta_ * v), params, grads, velocity)
+        new = tree_map(lambda p, g, v: p - _per_model(lr, p) * (g + beta_ * v), params, grads, velocity)
         return new, MomentumState(velocity)
 
     return _optimizer("nesterov", {"lr": lr_, "beta": beta_}, init, update, weight_decay, decay_biases)
@@ -298,7 +344,7 @@ def adamw(
 
 def _adam(
     name: str, lr: LearningRate, b1: float, b2: float, eps: float, decoupled: float
-) -> tuple[InitFn, UpdateFn, dict[str, Any]]:
+) -> tuple[InitFn, StepFn, dict[str, Any]]:
     lr_ = _lr(lr)
     b1_, b2_ = _validate.in_range("b1", b1, 0.0, 1.0), _validate.in_range("b2", b2, 0.0, 1.0)
     eps_ = _validate.positive("eps", eps)
@@ -307,14 +353,14 @@ def _adam(
     def init(params: object) -> AdamState:
         return AdamState(count=np.zeros(()), mu=_zeros(params), nu=_zeros(params))
 
-    def update(grads: P, state: AdamState, params: P) -> tuple[P, AdamState]:
+    def update(grads: P, state: AdamState, params: P, lr: float | FloatArray) -> tuple[P, AdamState]:
         count = state.count + 1.0
         mu = tree_map(lambda m, g: b1_ * m + (1.0 - b1_) * g, state.mu, grads)
         nu = tree_map(lambda v, g: b2_ * v + (1.0 - b2_) * (g * g), state.nu, grads)
         c1, c2 = 1.0 - b1_**count, 1.0 - b2_**count  # bias corrections, one per model
 
         def step(p: FloatArray, m: FloatArray, v: FloatArray) -> FloatArray:
-            lr_p = _per_model(lr_, p)
+            lr_p = _per_model(lr, p)
             if wd_:  # AdamW: the decay, decoupled from the gradient's moments
                 p = p * (1.0 - lr_p * wd_)
             m_hat = m / _per_model(c1, m)
@@ -347,9 +393,9 @@ def rmsprop(
     def init(params: object) -> RMSPropState:
         return RMSPropState(nu=_zeros(params))
 
-    def update(grads: P, state: RMSPropState, params: P) -> tuple[P, RMSPropState]:
+    def update(grads: P, state: RMSPropState, params: P, lr: float | FloatArray) -> tuple[P, RMSPropState]:
         nu = tree_map(lambda v, g: decay_ * v + (1.0 - decay_) * (g * g), state.nu, grads)
-        new = tree_map(lambda p, g, v: p - _per_model(lr_, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
+        new = tree_map(lambda p, g, v: p - _per_model(lr, p) * g / (np.sqrt(v) + eps_), params, grads, nu)
         return new, RMSPropState(nu)
 
     return _optimizer("rmsprop", {"lr": lr_, "decay": decay_, "eps": eps_}, init, update, weight_decay, decay_biases)
@@ -369,15 +415,15 @@ def adagrad(
     def init(params: object) -> AdagradState:
         return AdagradState(sum_sq=_zeros(params))
 
-    def update(grads: P, state: AdagradState, params: P) -> tuple[P, AdagradState]:
+    def update(grads: P, state: AdagradState, params: P, lr: float | FloatArray) -> tuple[P, AdagradState]:
         sum_sq = tree_map(lambda s, g: s + g * g, state.sum_sq, grads)
-        new = tree_map(lambda p, g, s: p - _per_model(lr_, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
+        new = tree_map(lambda p, g, s: p - _per_model(lr, p) * g / (np.sqrt(s) + eps_), params, grads, sum_sq)
         return new, AdagradState(sum_sq)
 
     return _optimizer("adagrad", {"lr": lr_, "eps": eps_}, init, update, weight_decay, decay_biases)
 
 
-OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState
+OptState: TypeAlias = EmptyState | MomentumState | AdamState | RMSPropState | AdagradState | ScheduleState
 """The state record of any built-in optimizer."""
 
 

@@ -96,6 +96,9 @@ class Trace:
         val_loss, val_accuracy: `(epochs_run, *models)`, on the ``validation`` set, of the
             params at the start of each epoch (those of the full-batch training figures);
             None when training had no validation set.
+        lr: `(epochs_run, *models)`, the learning rate of each epoch's first update (mini-batch:
+            of its first batch; a schedule's lr then changes within the epoch); None for an
+            optimizer of one's own whose hyperparameters hold no lr.
     """
 
     loss: FloatArray = attrs.field(converter=to_array, validator=real_array, eq=ARRAY_EQ)
@@ -114,6 +117,7 @@ class Trace:
     resume_point: ResumePoint | None = attrs.field(default=None, eq=False, repr=False)
     val_loss: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
     val_accuracy: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
+    lr: FloatArray | None = attrs.field(default=None, converter=optional_array, eq=ARRAY_EQ)
 
     def __attrs_post_init__(self) -> None:
         _fields_fit(self)
@@ -168,6 +172,7 @@ class Trace:
             resume_point=None if point is None else take_models(point, k),
             val_loss=None if self.val_loss is None else self.val_loss[:run, k],
             val_accuracy=None if self.val_accuracy is None else self.val_accuracy[:run, k],
+            lr=None if self.lr is None else self.lr[:run, k],
         )
 
 
@@ -185,7 +190,16 @@ def _fields_fit(t: Trace) -> None:
         )
     if (t.val_loss is None) != (t.val_accuracy is None):
         raise ValueError("Trace.val_loss and Trace.val_accuracy must be given together")
-    for name in ("accuracy", "grad_norm", "val_loss", "val_accuracy", "final_loss", "final_accuracy", "stop_epoch"):
+    for name in (
+        "accuracy",
+        "grad_norm",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "final_loss",
+        "final_accuracy",
+        "stop_epoch",
+    ):
         value, want = getattr(t, name), t.loss.shape if name[:5] != "final" and name != "stop_epoch" else models
         if value is not None and value.shape != want:
             raise ValueError(f"Trace.{name} must have shape {want} (as Trace.loss {t.loss.shape}), got {value.shape}")
@@ -229,7 +243,11 @@ def _state_fits(name: str, t: Trace, state: Any, models: tuple[int, ...]) -> Non
     kind = type(t.config.optimizer.init(t.params))
     if type(state) is not kind:
         raise TypeError(f"{name} must be a {kind.__name__} (of {t.config.optimizer.name}), got {type(state).__name__}")
-    for f in attrs.fields(kind):
+    _inner_fits(name, t, state, models)
+
+
+def _inner_fits(name: str, t: Trace, state: Any, models: tuple[int, ...]) -> None:
+    for f in attrs.fields(type(state)):
         value = getattr(state, f.name)
         if isinstance(value, tuple):
             try:
@@ -238,6 +256,8 @@ def _state_fits(name: str, t: Trace, state: Any, models: tuple[int, ...]) -> Non
                 raise ValueError(f"{name}.{f.name} must have the structure and shapes of Trace.params: {err}") from None
         elif isinstance(value, np.ndarray) and value.shape not in ((), models):
             raise ValueError(f"{name}.{f.name} must have shape () or {models}, got {value.shape}")
+        elif attrs.has(type(value)):  # a ScheduleState's inner state
+            _inner_fits(f"{name}.{f.name}", t, value, models)
 
 
 @attrs.frozen
@@ -246,8 +266,8 @@ class TraceDiff:
 
     Attributes:
         equal: same epochs run, bit-identical per-epoch arrays and final params.
-        first_differing_epoch: first epoch (1-based) whose loss, accuracy or
-            gradient norm differs, or None.
+        first_differing_epoch: first epoch (1-based) whose loss, accuracy, gradient norm,
+            validation figures or learning rate differ, or None.
         max_abs_diff: largest absolute difference over per-epoch arrays and final params, over the
             epochs both ran (inf when the shapes differ; a model that stopped earlier in one trace
             shows in ``first_differing_epoch`` and ``reason``).
@@ -299,7 +319,9 @@ def compare_traces(a: Trace, b: Trace) -> TraceDiff:
         reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
     if (a.val_loss is None) != (b.val_loss is None):
         reasons.append("one trace has validation figures, the other not")
-    for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy"):
+    if (a.lr is None) != (b.lr is None):
+        reasons.append("one trace records learning rates, the other not")
+    for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy", "lr"):
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
             continue

@@ -232,5 +232,5 @@ def _joined(earlier: Trace, later: Trace) -> Trace:
         parts = [getattr(earlier, name), getattr(later, name)]
         return None if parts[0] is None else np.concatenate(parts)
 
-    names = ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy")
+    names = ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy", "lr")
     return attrs.evolve(later, snapshots=earlier.snapshots + later.snapshots, **{n: cat(n) for n in names})

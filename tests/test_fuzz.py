@@ -160,7 +160,7 @@ def per_epoch_fields(trace: fnn.Trace) -> list[str]:
     return [
         f.name
         for f in attrs.fields(fnn.Trace)
-        if f.name in ("loss", "accuracy", "grad_norm") or f.name.startswith("val_")
+        if f.name in ("loss", "accuracy", "grad_norm", "lr") or f.name.startswith("val_")
     ]
 
 
@@ -375,7 +375,8 @@ CONV_AVG = fnn.cnn(
     fnn.FlattenLayer((2, 2, 2)),
     fnn.DenseLayer(8, 1, "identity"),
 )
-NETS = (SIG, LIN, TANH, SOFT, CONV, CONV_AVG)
+DROP = fnn.mlp((2, 4, 1), hidden="tanh", output="sigmoid", dropout=0.5)
+NETS = (SIG, LIN, TANH, SOFT, CONV, CONV_AVG, DROP)
 
 ADAM_CONFIG = fnn.TrainConfig(epochs=3, optimizer=fnn.adam(lr=0.05), loss="mse")
 TRACE = fnn.train(SIG, fnn.init(SIG, seed=0), XOR, ADAM_CONFIG)
@@ -649,7 +650,17 @@ def _optimizer_states() -> dict[str, object]:
         "RMSPropState": "rmsprop",
         "AdagradState": "adagrad",
     }
-    return {record: fnn.make_optimizer(name).init(params) for record, name in makers.items()}
+    states: dict[str, object] = {record: fnn.make_optimizer(name).init(params) for record, name in makers.items()}
+    return states | {"ScheduleState": fnn.adam(lr=fnn.Cosine(0.1, steps=10)).init(params)}
+
+
+SCHEDULE_EXAMPLES: dict[str, Any] = {
+    "Constant": fnn.Constant(0.1),
+    "StepDecay": fnn.StepDecay(0.1, factor=0.5, every=3),
+    "Exponential": fnn.Exponential(0.1, decay=0.9, every=2),
+    "Cosine": fnn.Cosine(0.1, steps=10, alpha=0.05),
+    "WarmupCosine": fnn.WarmupCosine(0.1, warmup=2, steps=10),
+}
 
 
 RECORD_EXAMPLES: dict[str, object] = {
@@ -661,6 +672,7 @@ RECORD_EXAMPLES: dict[str, object] = {
     "MaxPool2DLayer": fnn.MaxPool2DLayer((2, 4, 4), 2, stride=1),
     "AvgPool2DLayer": fnn.AvgPool2DLayer((2, 4, 4), 3),
     "FlattenLayer": fnn.FlattenLayer((2, 2, 2)),
+    "DropoutLayer": fnn.DropoutLayer(3, 0.25),
     "LeakyReLU": fnn.LeakyReLU(0.2),
     "Network": SIG,
     "Dataset": XOR,
@@ -671,6 +683,7 @@ RECORD_EXAMPLES: dict[str, object] = {
     "Trace": TRACE,
     "TraceDiff": fnn.compare_traces(TRACE, STACKED_TRACE),
     **_optimizer_states(),
+    **SCHEDULE_EXAMPLES,
 }
 RECORD_CLASSES = sorted(n for n in fnn.__all__ if isinstance(getattr(fnn, n), type) and attrs.has(getattr(fnn, n)))
 for _name in RECORD_CLASSES:  # the records that take no arguments (activations, losses)
@@ -735,6 +748,37 @@ def test_records(name: str) -> None:
     run(prop, f"records[{name}]")
 
 
+def _schedule_call(_schedule: Any, step: Any) -> Any:
+    return _schedule(step)
+
+
+@pytest.mark.parametrize("name", list(SCHEDULE_EXAMPLES))
+def test_schedule_calls(name: str) -> None:
+    """Each schedule called with steps: counts up to 2**62 as ints, floats and arrays (one per model); junk,
+    negative, NaN and huge steps refused naming ``step``; a call that yields no valid lr names the schedule."""
+    schedule = SCHEDULE_EXAMPLES[name]
+    explicit(
+        "Schedule.__call__", _schedule_call, ({"_schedule": schedule, "step": v} for v in (10**400, [[-1.0]], None))
+    )
+    steps = st.one_of(
+        st.integers(0, 2**62),
+        st.floats(0.0, 1e300),
+        st.sampled_from([np.int64(3), np.uint8(0), np.float32(2.0)]),
+        hnp.arrays(np.float64, st.integers(1, 3), elements=st.floats(0.0, 1e6)),
+    )
+    bad = mostly([-1, -0.5, NAN, INF, "3", [1, [2]], np.array([1.0, NAN]), 1j, np.array(["a"])])
+    decaying = fnn.StepDecay(1e-300, factor=1e-10, every=1)
+
+    @fuzz(25)
+    @given(data=st.data())
+    def prop(data: st.DataObject) -> None:
+        args = data.draw(spoilt({"step": steps}, {"step": bad}))
+        attempt("Schedule.__call__", _schedule_call, {"_schedule": schedule, **args}, also=["schedule"])
+        attempt("Schedule.__call__", _schedule_call, {"_schedule": decaying, **args}, also=["schedule"])
+
+    run(prop, f"schedule_calls[{name}]")
+
+
 # ================================================================ layers and networks ===
 
 SIZES: st.SearchStrategy[Any] = st.one_of(st.integers(1, 5), st.sampled_from([np.int64(2), np.uint8(3), np.uint64(1)]))
@@ -764,6 +808,8 @@ BAD_IMAGE_SHAPES: st.SearchStrategy[Any] = st.one_of(
         ]
     ),
 )
+DROPOUT_RATES: st.SearchStrategy[Any] = st.floats(0.0, 0.99) | st.sampled_from([0, 5e-324, 1 - 2**-53, np.float32(0.5)])
+BAD_RATES: st.SearchStrategy[Any] = mostly([1.0, -0.1, -5e-324, 1.5, NAN, INF, "0.5", None, 10**400, True])
 LAYER_ARGS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]]] = {
     "DenseLayer": (
         {"in_features": SIZES, "out_features": SIZES, "activation": ACTIVATIONS_ARG},
@@ -792,6 +838,7 @@ LAYER_ARGS: dict[str, tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.Sear
         {"in_shape": BAD_IMAGE_SHAPES, "pool_size": BAD_SIZES, "stride": BAD_SIZES},
     ),
     "FlattenLayer": ({"in_shape": IMAGE_SHAPES}, {"in_shape": BAD_IMAGE_SHAPES}),
+    "DropoutLayer": ({"features": SIZES, "rate": DROPOUT_RATES}, {"features": BAD_SIZES, "rate": BAD_RATES}),
 }
 LAYER_ARGS["AvgPool2DLayer"] = LAYER_ARGS["MaxPool2DLayer"]
 EXAMPLE_LAYER_ARGS: dict[str, Args] = {
@@ -800,6 +847,7 @@ EXAMPLE_LAYER_ARGS: dict[str, Args] = {
     "MaxPool2DLayer": {"in_shape": (1, 6, 6), "pool_size": 2},
     "AvgPool2DLayer": {"in_shape": (1, 6, 6), "pool_size": 2},
     "FlattenLayer": {"in_shape": (1, 6, 6)},
+    "DropoutLayer": {"features": 3, "rate": 0.5},
 }
 
 
@@ -807,7 +855,7 @@ EXAMPLE_LAYER_ARGS: dict[str, Args] = {
 def test_layer_kinds(kind: str) -> None:
     """The layer kinds' constructors (sizes near and beyond every limit), then ``init`` of a network of the layer."""
     valid, hostile = LAYER_ARGS[kind]
-    if kind != "DenseLayer":  # a 0-d array for in_shape
+    if "in_shape" in EXAMPLE_LAYER_ARGS[kind]:  # a 0-d array for in_shape
         explicit(kind, getattr(fnn, kind), [{**EXAMPLE_LAYER_ARGS[kind], "in_shape": np.array(3)}])
 
     @fuzz(40)
@@ -826,6 +874,8 @@ LAYER_CHAINS: tuple[tuple[Any, ...], ...] = (
     CONV.layers,
     CONV_AVG.layers,
     (fnn.FlattenLayer((1, 2, 2)), fnn.DenseLayer(4, 2, "softmax")),
+    DROP.layers,
+    (fnn.DropoutLayer(2, 0.1), fnn.DenseLayer(2, 1, "sigmoid")),
 )
 BAD_CHAINS: st.SearchStrategy[Any] = st.one_of(
     st.sampled_from(
@@ -862,8 +912,13 @@ NETWORK_CALLS: dict[
 ] = {
     "mlp": (
         fnn.mlp,
-        {"sizes": MLP_SIZES, "hidden": ACTIVATIONS_ARG, "output": ACTIVATIONS_ARG},
-        {"sizes": BAD_MLP_SIZES, "hidden": JUNK, "output": JUNK},
+        {
+            "sizes": MLP_SIZES,
+            "hidden": ACTIVATIONS_ARG,
+            "output": ACTIVATIONS_ARG,
+            "dropout": st.none() | DROPOUT_RATES,
+        },
+        {"sizes": BAD_MLP_SIZES, "hidden": JUNK, "output": JUNK, "dropout": BAD_RATES},
     ),
     "sequential": (_sequential, {"layers": st.sampled_from(LAYER_CHAINS)}, {"layers": BAD_CHAINS}),
     "cnn": (_cnn, {"layers": st.sampled_from(LAYER_CHAINS)}, {"layers": BAD_CHAINS}),
@@ -1063,7 +1118,11 @@ def test_model_entry_points() -> None:
 # ================================================================ optimizers ===
 
 HYPER_VALID: dict[str, st.SearchStrategy[Any]] = {
-    "lr": st.one_of(st.floats(1e-4, 10.0), st.sampled_from([1e-300, 1e300, 1e308, np.float32(0.1), np.int64(1), 2])),
+    "lr": st.one_of(
+        st.floats(1e-4, 10.0),
+        st.sampled_from([1e-300, 1e300, 1e308, np.float32(0.1), np.int64(1), 2]),
+        st.sampled_from([*SCHEDULE_EXAMPLES.values(), fnn.StepDecay(1e300, factor=1e-300, every=1)]),
+    ),
     "beta": st.floats(0.0, 0.999),
     "b1": st.floats(0.0, 0.999),
     "b2": st.floats(0.0, 0.999),
@@ -1177,6 +1236,7 @@ SETUPS: tuple[tuple[Any, fnn.Dataset, tuple[str, ...]], ...] = (
     (TANH, XOR, ("mse",)),
     (SOFT, GAUSS3, ("cross_entropy", "mse")),
     (CONV, BARS, ("bce",)),
+    (DROP, XOR, ("mse", "bce")),
 )
 DATASETS = (XOR, LINEAR, GAUSS3, REGRESSION, BARS)
 CONFIG_FIELDS = tuple(f.name for f in attrs.fields(fnn.TrainConfig))
@@ -1210,8 +1270,10 @@ def trainings(draw: st.DrawFn) -> dict[str, Any]:
         draw(st.lists(st.integers(0, 2**32), min_size=m, max_size=m, unique=True)) if m else draw(st.integers(0, 2**32))
     )
     params = fnn.init(net, seed=seed)
-    lr: Any = draw(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 1e10, 1e300]))
-    if m and draw(st.booleans()):
+    lr: Any = draw(st.sampled_from([1e-3, 0.1, 1.0, 10.0, 1e10, 1e300, *SCHEDULE_EXAMPLES.values()]))
+    if lr == 1.0 and draw(st.booleans()):  # schedules that reach huge rates, or decay to 0 within a run
+        lr = draw(st.sampled_from([fnn.Exponential(1e300, decay=1e-200), fnn.WarmupCosine(1e10, warmup=3, steps=5)]))
+    if m and isinstance(lr, float) and draw(st.booleans()):
         lr = np.array([lr, 0.1, 1e300][:m])  # a learning-rate sweep in one run
     optimizer = fnn.make_optimizer(draw(st.sampled_from(tuple(fnn.OPTIMIZERS))), lr=lr)
     if np.ndim(lr) == 0 and draw(st.integers(0, 5)) == 0:
@@ -2204,6 +2266,7 @@ METHODS = (
     "Optimizer.init",
     "Optimizer.update",
     "Trace.member",
+    "Schedule.__call__",
     "Activation.value",
     "Activation.backward",
     "Activation.derivative",
@@ -2214,6 +2277,7 @@ PROPERTIES = (
     | {f"layer_kinds[{k}]" for k in LAYER_ARGS}
     | {f"networks_and_init[{k}]" for k in NETWORK_CALLS}
     | {f"optimizers[{n}]" for n in fnn.OPTIMIZERS}
+    | {f"schedule_calls[{n}]" for n in SCHEDULE_EXAMPLES}
     | {f"io[{k}]" for k in IO_KINDS}
     | {f"data[{e}]" for e in DATA_ENTRIES}
     | {"registry_lookups", "model_entry_points", "training", "tree_map"}

@@ -263,5 +263,6 @@ def test_per_model_learning_rates_survive_a_round_trip(tmp_path: Path) -> None:
     fio.save_trace(tmp_path / "t.npz", trace)
     loaded = fio.load_trace(tmp_path / "t.npz")
     assert loaded.config == attrs.evolve(trace.config)
+    assert isinstance(loaded.config.optimizer.lr, np.ndarray)
     assert np.array_equal(loaded.config.optimizer.lr, lrs)
     assert_same_run(fnn.resume(trace, fnn.generate_xor_easy(), 3), fnn.resume(loaded, fnn.generate_xor_easy(), 3))

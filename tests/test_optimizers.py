@@ -277,7 +277,9 @@ def test_zero_gradient_does_not_move_params(name: str) -> None:
     zeros = fnn.tree_map(np.zeros_like, params)
     new, _ = opt.update(zeros, opt.init(params), params)
     if name == "adamw":  # its decoupled decay shrinks the params whatever the gradient
-        decay = 1.0 - float(opt.lr) * float(opt.hyperparams["weight_decay"])
+        lr, wd = opt.lr, opt.hyperparams["weight_decay"]
+        assert isinstance(lr, float) and isinstance(wd, float)
+        decay = 1.0 - lr * wd
         assert_trees_equal(new, fnn.tree_map(lambda p: p * decay, params))
     else:
         assert_trees_equal(new, params)

@@ -79,7 +79,8 @@ def test_real_runs_that_differ() -> None:
     a, b = make_trace(lr=0.5), make_trace(lr=0.6)
     diff = fnn.compare_traces(a, b)
     assert not diff.equal
-    assert diff.first_differing_epoch == 2  # epoch 1's loss is of the common initial params
+    assert diff.first_differing_epoch == 1  # epoch 1: the loss of the common initial params, but trace.lr differs
+    assert np.array_equal(a.loss[:1], b.loss[:1])
     expected = max(
         float(np.max(np.abs(a.loss - b.loss))),
         max(float(np.max(np.abs(x - y))) for x, y in zip(leaves(a.params), leaves(b.params), strict=True)),

@@ -176,7 +176,7 @@ CASES: list[Case] = [
         r"sizes must hold at least an input and an output size, got \(2,\)",
     ),
     ("sizes a string", lambda: fnn.mlp("231"), TypeError, r"sizes must be a sequence of layer sizes"),  # type: ignore[arg-type]
-    ("sizes an int", lambda: fnn.mlp(3), TypeError, r"sizes must be a sequence of layer sizes"),  # type: ignore[arg-type]
+    ("sizes an int", lambda: fnn.mlp(3), TypeError, r"sizes must be a sequence of layer sizes"),  # type: ignore[call-overload]
     ("DenseLayer size 0", lambda: fnn.DenseLayer(0, 1), ValueError, r"in_features must be an integer >= 1, got 0"),
     (
         "layers do not chain",
@@ -204,7 +204,7 @@ CASES: list[Case] = [
         ValueError,
         r"output must be one of 'sigmoid'.*'softmax'; got 'softplus'",
     ),
-    ("activation wrong type", lambda: fnn.mlp((2, 3, 1), hidden=None), TypeError, r"hidden must be an activation name"),  # type: ignore[arg-type]
+    ("activation wrong type", lambda: fnn.mlp((2, 3, 1), hidden=None), TypeError, r"hidden must be an activation name"),  # type: ignore[call-overload]
     (
         "unknown loss in grad",
         lambda: fnn.grad(NET, PARAMS, X, Y, loss="l1"),
@@ -559,7 +559,7 @@ def test_case_ids_are_unique() -> None:
 def test_long_given_values_are_shortened_in_messages() -> None:
     """A long given value is shortened (as _validate does), not dumped whole into the message."""
     with pytest.raises(TypeError, match=r"hidden must be an activation name .*got \[0, 1, 2, .*\.\.\.$") as info:
-        fnn.mlp((2, 3, 1), hidden=list(range(1000)))  # type: ignore[arg-type]
+        fnn.mlp((2, 3, 1), hidden=list(range(1000)))  # type: ignore[call-overload]
     assert len(str(info.value)) < 400
 
 

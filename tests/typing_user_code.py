@@ -126,13 +126,26 @@ def rejected(trace: fnn.Trace, params: fnn.Params, config: fnn.TrainConfig, data
     config.epochs = 5  # type: ignore[misc]
     data.y = np.zeros((1, 1))  # type: ignore[misc]
     fnn.TrainConfig(10, fnn.sgd(lr=0.1), "mse")  # type: ignore[call-arg]
-    fnn.mlp((2, 3, 1), hidden=3)  # type: ignore[arg-type]
+    fnn.mlp((2, 3, 1), hidden=3)  # type: ignore[call-overload]
     fnn.init(fnn.mlp((2, 1)), seed="0")  # type: ignore[arg-type]
     not_a_trace: fnn.Trace = fnn.generate_linear(seed=0)  # type: ignore[assignment]
     del not_a_trace
 
 
+def regularized() -> None:
+    """Dropout and a learning-rate schedule, as a user types them."""
+    net: fnn.Network = fnn.mlp((2, 8, 1), hidden="relu", dropout=0.2)
+    cfg = fnn.TrainConfig(epochs=2, optimizer=fnn.adam(lr=fnn.WarmupCosine(0.01, warmup=1, steps=4)), loss="bce")
+    trace = fnn.train(net, fnn.init(net, seed=0), fnn.generate_linear(seed=0), cfg)
+    rates = trace.lr
+    assert rates is not None and rates.shape == (2,)
+    schedule: fnn.Schedule = fnn.Cosine(0.1, steps=10)
+    first: float = schedule(0)
+    assert first == 0.1
+
+
 def main() -> None:
+    regularized()
     lab_run()
     gradients()
     custom_params()

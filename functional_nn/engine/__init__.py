@@ -28,7 +28,7 @@ import numpy as np
 from functional_nn.config import Run
 from functional_nn.engine import chunks, dense
 from functional_nn.engine.flat import Layout, flat_start
-from functional_nn.fold import Progress, Start, Step, epoch_step, fold
+from functional_nn.fold import Progress, Start, Step, epoch_step, fold, needs_reference
 from functional_nn.trace import Trace
 
 __all__ = ["fast_fold", "fold_part", "train", "train_iter"]
@@ -36,8 +36,7 @@ __all__ = ["fast_fold", "fold_part", "train", "train_iter"]
 
 def fast_fold(run: Run, start: Start, *, on_epoch: bool) -> Iterator[Progress]:
     """The reference fold from ``start``, stepping on flat params (into buffers, for Dense networks)."""
-    if run.config.optimizer.hyperparams.get("decay_biases") is False:
-        # the decay must tell the biases from the weights: the records' field names, which a flat vector lost
+    if needs_reference(run):  # (decay_biases=False, dropout: see fold.needs_reference)
         return fold(run, start, on_epoch=on_epoch)
     layout = Layout.of(start.carry.params, run.models)
     step: Step

@@ -159,4 +159,5 @@ def merge(run: Run, parts: list[Trace]) -> Trace:
         resume_point=tree_map(_cat, *points, broadcast=True) if len(points) == len(parts) else None,
         val_loss=per_epoch("val_loss"),
         val_accuracy=per_epoch("val_accuracy"),
+        lr=per_epoch("lr"),
     )
