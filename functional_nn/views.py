@@ -99,11 +99,14 @@ def plane(x: npt.ArrayLike, size: int = 32, *, margin: float = 0.1) -> Plane:
     if pad < 0.0:
         raise ValueError(f"margin must be >= 0, got {pad}")
     lo, hi = xa.min(axis=0), xa.max(axis=0)
-    centre = (lo + hi) / 2.0
-    half = float(np.max(hi - lo)) / 2.0
-    half = (half if half > 0.0 else 1.0) * (1.0 + pad)
-    c1, c2 = float(centre[0]), float(centre[1])
-    return Plane(x1=(c1 - half, c1 + half), x2=(c2 - half, c2 + half), size=side)
+    with np.errstate(over="ignore"):
+        centre = lo / 2.0 + hi / 2.0
+        half = float(np.max(hi / 2.0 - lo / 2.0))
+        half = (half if half > 0.0 else 1.0) * (1.0 + pad)
+        edges = (float(centre[0]) - half, float(centre[0]) + half, float(centre[1]) - half, float(centre[1]) + half)
+    if not all(math.isfinite(e) for e in edges) or not half * 2.0 < math.inf:
+        raise ValueError(f"x and margin give a square too large for float64 (half side {half}): scale the points down")
+    return Plane(x1=edges[:2], x2=edges[2:], size=side)
 
 
 def layer_outputs(net: Network, params: Any, x: npt.ArrayLike) -> tuple[FloatArray, ...]:
@@ -198,7 +201,7 @@ def frames(trace: Trace, initial: Any = None) -> tuple[tuple[int, Any], ...]:
         if models:
             raise ValueError(f"initial must be the params of one model, got model axes {models}")
         out.append((0, initial))
-    out.extend((e, p) for e, p in t.snapshots if (not out or e > out[-1][0]) and e < run)
+    out.extend((e, p) for e, p in t.snapshots if e < run)  # epochs >= 1, increasing
     if not out or out[-1][0] < run:
         out.append((run, t.params))
     return tuple(out)
@@ -313,8 +316,16 @@ def snapshot_every(epochs: int, parameters: int, *, budget: int = 64 * 2**20) ->
 
 
 def parameter_count(params: Any) -> int:
-    """The number of values in ``params`` (all its arrays)."""
-    return int(sum(leaf.size for leaf in leaves(params)))
+    """The number of values in ``params`` (all its arrays).
+
+    Raises:
+        TypeError: naming ``params`` when it is not a tree of arrays.
+    """
+    try:
+        found = leaves(params)
+    except TypeError as err:
+        raise TypeError(f"params: {err}") from None
+    return int(sum(leaf.size for leaf in found))
 
 
 def quantize(values: npt.ArrayLike, lo: float, hi: float) -> npt.NDArray[np.uint8]:

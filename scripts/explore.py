@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 import functional_nn as fnn
 from functional_nn import views
+from functional_nn.trace import take_models
 from scripts import _files
 from scripts._cli import Parser, int_at_least, int_list, prepare_out, reporting_errors
 
@@ -308,7 +309,7 @@ def train_group(group: Group, settings: Settings) -> list[Run]:
     )
     trace = fnn.train(net, initial, train, config, validation=test)
     return [
-        Run("", group, lr_k, seed_k, trace.member(k), fnn.tree_map(lambda a, k=k: a[k], initial), train, test)
+        Run("", group, lr_k, seed_k, trace.member(k), take_models(initial, k), train, test)
         for k, (lr_k, seed_k) in enumerate(members)
     ]
 
@@ -331,12 +332,12 @@ def train_all(groups: Sequence[Group], settings: Settings, *, echo: bool = True)
 # ------------------------------------------------------------- the page ---
 
 
-def _round(values: npt.ArrayLike, digits: int = 5) -> list[Any]:
-    """Nested lists of floats with ``digits`` significant digits (None for NaN/inf: JSON has neither)."""
+def _round(values: npt.ArrayLike, digits: int = 5) -> Any:
+    """A float, or nested lists of them, with ``digits`` significant digits (None for NaN/inf: JSON has neither)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim == 0:
         v = float(arr)
-        return float(f"{v:.{digits}g}") if math.isfinite(v) else None  # type: ignore[return-value]
+        return float(f"{v:.{digits}g}") if math.isfinite(v) else None
     return [_round(v, digits) for v in arr]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -314,3 +315,76 @@ def test_quantize_maps_the_range_onto_bytes() -> None:
 def test_quantize_refuses_bad_input_by_name(values: Any, lo: Any, hi: Any, kind: type[Exception], message: str) -> None:
     with pytest.raises(kind, match=rf"^{message}"):
         views.quantize(values, lo, hi)
+
+
+# ------------------------------------------------------- hostile arguments ---
+
+HOSTILE: list[Any] = [
+    None,
+    True,
+    "a",
+    -1,
+    0,
+    2.5,
+    np.nan,
+    np.inf,
+    10**400,
+    1e308,
+    [],
+    [1.0],
+    [[np.nan, 0.0]],
+    [[1e308, -1e308]],
+    np.zeros((0, 2)),
+    np.zeros((3, 3)),
+    np.array(["a"]),
+    object(),
+    (),
+]
+
+
+def _valid_calls() -> dict[str, tuple[Any, dict[str, Any]]]:
+    trace, initial, _, test = _run(epochs=4, every=2)
+    net = trace.network
+    return {
+        "plane": (views.plane, {"x": [[0.0, 0.0], [1.0, 2.0]], "size": 4, "margin": 0.1}),
+        "layer_outputs": (views.layer_outputs, {"net": net, "params": initial, "x": [[0.0, 1.0]]}),
+        "unit_maps": (views.unit_maps, {"net": net, "params": initial, "grid": views.plane([[0.0, 0.0]], 3)}),
+        "frames": (views.frames, {"trace": trace, "initial": initial}),
+        "figures": (views.figures, {"trace": trace, "validation": test}),
+        "pick_epochs": (views.pick_epochs, {"epochs": [0, 1, 2, 5, 9], "count": 3}),
+        "snapshot_every": (views.snapshot_every, {"epochs": 100, "parameters": 10, "budget": 1000}),
+        "parameter_count": (views.parameter_count, {"params": initial}),
+        "quantize": (views.quantize, {"values": [0.0, 1.0], "lo": 0.0, "hi": 1.0}),
+    }
+
+
+def _finite(result: Any) -> bool:
+    if isinstance(result, views.Plane):
+        return _finite(result.points) and _finite(np.array([*result.x1, *result.x2]))
+    if isinstance(result, views.Figures):
+        return all(_finite(a) for a in (result.loss, result.accuracy, result.val_loss) if a is not None)
+    if isinstance(result, tuple):
+        return all(_finite(r) for r in result)
+    if isinstance(result, np.ndarray) and result.dtype.kind == "f":
+        return bool(np.all(np.isfinite(result)))
+    return True  # params records, integers
+
+
+def test_every_function_takes_a_hostile_argument_with_a_result_or_a_refusal_naming_it() -> None:
+    """Each argument of each function replaced in turn by each hostile value: a finite result, or a
+    ValueError/TypeError whose message names that argument (warnings are errors in this suite)."""
+    calls = _valid_calls()
+    tried = refused = 0
+    for name, (function, valid) in calls.items():
+        assert _finite(function(**valid)), name
+        for argument in valid:
+            for value in HOSTILE:
+                tried += 1
+                try:
+                    result = function(**{**valid, argument: value})
+                except (TypeError, ValueError) as err:
+                    refused += 1
+                    assert re.search(rf"\b{argument}\b", str(err)), f"{name}({argument}={value!r}): {err}"
+                else:
+                    assert _finite(result), f"{name}({argument}={value!r}) gave a non-finite result"
+    assert refused > 0.6 * tried
