@@ -57,6 +57,9 @@ UNIT_GRID = 24
 """Points per side of a hidden unit's map."""
 OUTPUT_GRID = 64
 """Points per side of the decision boundary's map."""
+MAX_KEPT = 10_000
+"""Snapshots kept while training, at most (the page shows up to ``MAX_SNAPSHOTS + 1`` of them; more kept
+only refines the choice of the first epochs)."""
 CURVE_POINTS = 1000
 """At most this many points of each loss curve go into the page (the numbers shown are exact)."""
 BOUNDED = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
@@ -305,7 +308,10 @@ def train_group(group: Group, settings: Settings) -> list[Run]:
         optimizer=fnn.make_optimizer(group.optimizer, lr=lr),
         loss=settings.loss,
         seed=seeds,
-        snapshot_every=views.snapshot_every(settings.epochs, views.parameter_count(initial)),
+        snapshot_every=max(
+            views.snapshot_every(settings.epochs, views.parameter_count(initial)),
+            math.ceil(settings.epochs / MAX_KEPT),
+        ),
     )
     trace = fnn.train(net, initial, train, config, validation=test)
     return [
@@ -323,7 +329,8 @@ def train_all(groups: Sequence[Group], settings: Settings, *, echo: bool = True)
         if echo:
             print(
                 f"trained {group.dataset}, network {'-'.join(map(str, (2, *group.hidden, 1)))} {group.activation}, "
-                f"{group.optimizer}: {len(done)} model(s) in {time.perf_counter() - started:.2f} s"
+                f"{group.optimizer}: {len(done)} model{'s' if len(done) > 1 else ''} in "
+                f"{time.perf_counter() - started:.2f} s"
             )
         runs.extend(done)
     return [attrs.evolve(r, label=label) for r, label in zip(runs, _labels(groups))]
@@ -468,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _files.write_text(out, page)
         size = out.stat().st_size
         print(
-            f"wrote {out} ({size / 1e6:.2f} MB, {len(runs)} runs, {time.perf_counter() - started:.1f} s); "
+            f"wrote {out} ({size / 1e6:.2f} MB, {len(runs)} run{'s' if len(runs) > 1 else ''}, "
+            f"{time.perf_counter() - started:.1f} s); "
             f"open it in a browser: file://{out.resolve()}"
         )
         return 0
