@@ -18,6 +18,11 @@ of K units with cross_entropy, chosen automatically.  A softmax output prints
 each sample's class and its probability ("Ground truth: 2 | prediction: 2
 (p=0.93)"); a sigmoid output, as the lab always has, the probability of class 1.
 
+``--animate`` also writes ``<dataset>_animation.gif``: the decision boundary forming
+over the training (matplotlib's animation with the Pillow writer), from snapshots of
+the params (``TrainConfig(snapshot_every=...)``, about 200 per run, kept in the
+saved trace) of which about 60 are shown, denser at the start.
+
 ``--dataset wave`` is a regression set: 200 points in [-1, 1]^2 drawn with
 ``--seed``, target sin(3 x1) cos(2 x2) plus ``--noise`` times Gaussian noise.  It
 trains an identity output with mse (chosen automatically; a sigmoid or softmax
@@ -43,6 +48,7 @@ from tqdm import tqdm
 
 import functional_nn as fnn
 from functional_nn import io as fio
+from functional_nn import views
 from scripts import _files
 from scripts._cli import Parser, int_list, prepare_out, reporting_errors
 
@@ -62,6 +68,12 @@ MAX_CLASSES = 10
 """One colour each in the figures."""
 MAX_PARAMETERS = 1_000_000
 """Larger networks are refused up front: their arrays would not fit or take hours on the toy data."""
+ANIMATION_SNAPSHOTS = 200
+"""``--animate`` keeps the params about this many times per run (fewer for a huge network) ..."""
+ANIMATION_FRAMES = 60
+"""... and shows this many of them (and the initial params), denser at the start."""
+ANIMATION_GRID = 80
+"""Points per side of the map drawn in each frame."""
 
 
 def _class_count(text: str) -> int:
@@ -146,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-loss", type=float, default=None, help="stop once the loss is below this (default: never)")
     p.add_argument("--print-every", type=int, default=1000, help="print the loss every k epochs (default: 1000)")
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results/)")
+    p.add_argument(
+        "--animate",
+        action="store_true",
+        help="also write <dataset>_animation.gif: the decision boundary forming, from snapshots of the params",
+    )
     p.add_argument(
         "--resume",
         type=Path,
@@ -349,13 +366,22 @@ def load_for_resume(path: Path, name: str, seed: int, *, classes: int = 2, noise
 
 def _start(
     name: str, data: fnn.Dataset, args: argparse.Namespace
-) -> tuple[fnn.Network, fnn.TrainConfig, Iterator[fnn.Progress]]:
-    """The network, config and epochs of a new or resumed run (everything checked before training)."""
+) -> tuple[fnn.Network, fnn.TrainConfig, Iterator[fnn.Progress], Any]:
+    """The network, config, epochs and initial params (None when resuming) of a new or resumed run
+    (everything checked before training)."""
     if args.resume is not None:
         earlier = load_for_resume(args.resume, name, args.seed, classes=_classes(args), noise=_noise(args))
+        if args.animate and not earlier.config.snapshot_every:
+            raise ValueError(
+                f"--animate: {args.resume} was trained without --animate, so its run keeps no snapshots to draw"
+            )
         print(f"== {name}: resuming {args.resume} after epoch {earlier.epochs_run} for {args.epochs} more epochs")
-        return earlier.network, earlier.config, fnn.resume_iter(earlier, data, args.epochs)
+        return earlier.network, earlier.config, fnn.resume_iter(earlier, data, args.epochs), None
     net = _new_network(args.hidden, args)
+    snapshots = None
+    if args.animate:
+        every = views.snapshot_every(args.epochs, _parameter_count(net))
+        snapshots = max(every, math.ceil(args.epochs / ANIMATION_SNAPSHOTS))
     config = fnn.TrainConfig(
         epochs=args.epochs,
         optimizer=fnn.make_optimizer(args.optimizer, lr=args.lr),
@@ -363,9 +389,10 @@ def _start(
         batch_size=args.batch_size,
         seed=args.seed,
         stop_loss=args.stop_loss,
+        snapshot_every=snapshots,
     )
     params = fnn.init(net, seed=args.seed, scheme=args.init)
-    return net, config, fnn.train_iter(net, params, data, config)
+    return net, config, fnn.train_iter(net, params, data, config), params
 
 
 def _train(steps: Iterator[fnn.Progress], print_every: int) -> fnn.Trace:
@@ -451,7 +478,7 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     """Train (or resume) on one dataset, print the outcome, write the figures and the trace."""
     classes, noise = _classes(args), _noise(args)
     data = _dataset(name, args.seed, classes, noise)
-    net, config, steps = _start(name, data, args)
+    net, config, steps, initial = _start(name, data, args)
     lr = config.optimizer.hyperparams["lr"]
     about = f", {classes} classes, noise {noise:g}" if name in PLAYGROUND else ""
     if name in REGRESSION:
@@ -484,7 +511,43 @@ def run_one(name: str, args: argparse.Namespace, out: Path) -> fnn.Trace:
     )
     save_run(saved, trace, name, args.seed, classes=classes, noise=noise)
     print(f"wrote {comparison}, {curve}, {saved}")
+    if args.animate:
+        animation = out / f"{name}_animation.gif"
+        _save_animation(animation, name, data, trace, initial)
+        print(f"wrote {animation}")
     return trace
+
+
+def animation_frames(
+    name: str, data: fnn.Dataset, trace: fnn.Trace, initial: Any, frames: int = ANIMATION_FRAMES
+) -> tuple[views.Plane, list[tuple[str, FloatArray]]]:
+    """The grid, and each shown epoch's title and map over it: P(class 1) `(G, G)` for two classes,
+    the class probabilities `(K, G, G)` for more, the prediction `(G, G)` for regression."""
+    available = views.frames(trace, initial)
+    chosen = set(views.pick_epochs([e for e, _ in available], frames + 1))
+    shown = [(e, p) for e, p in available if e in chosen]
+    figures = views.figures(trace)
+    grid = views.plane(data.x, ANIMATION_GRID, margin=0.08)
+    stacked = fnn.tree_map(lambda *leaf: np.stack(leaf), *(p for _, p in shown))
+    maps = views.unit_maps(trace.network, stacked, grid)[-1]  # (frames, outputs, G, G)
+    metric = "R²" if data.task == "regression" else "accuracy"
+    out = []
+    for k, (e, _) in enumerate(shown):
+        title = f"{name}: epoch {e}, loss {figures.loss[e]:.4g}, {metric} {100 * figures.accuracy[e]:.1f}%"
+        out.append((title, maps[k, 0] if maps.shape[1] == 1 else maps[k]))
+    return grid, out
+
+
+def _save_animation(path: Path, name: str, data: fnn.Dataset, trace: fnn.Trace, initial: Any) -> None:
+    from scripts import plots
+
+    grid, frames = animation_frames(name, data, trace, initial)
+    extent = (*grid.x1, *grid.x2)
+    if data.task == "regression":
+        plots.save_animation(path, frames, data.x, data.y[:, 0], extent, kind="values")
+    else:
+        kind = "probability" if data.y.shape[1] == 1 else "classes"
+        plots.save_animation(path, frames, data.x, class_labels(data.y).astype(np.float64), extent, kind=kind)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@
     save_panels(path, panels, title)                       lines over epochs, panels side by side (digits)
     save_confusion(path, matrices, title)                  confusion matrices side by side (digits)
     save_image_grid(path, images, captions, title)         small images with captions, one mosaic (digits)
+    save_animation(path, frames, x, values, extent, kind=...)   a GIF: the decision boundary forming (lab --animate)
 
 The report draws in worker processes: every function here is picklable by
 name and takes only arrays, strings and attrs records.
@@ -17,6 +18,7 @@ name and takes only arrays, strings and attrs records.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -614,3 +616,115 @@ def save_image_grid(
     ax.axis("off")
     fig.suptitle(title, fontsize=10)
     _save(fig, path, dpi)
+
+
+# -------------------------------------------------------------- animation ---
+
+ANIMATION_KINDS = ("probability", "classes", "values")
+
+
+def save_animation(
+    path: Path,
+    frames: Sequence[tuple[str, FloatArray]],
+    x: FloatArray,
+    values: FloatArray,
+    extent: tuple[float, float, float, float],
+    *,
+    kind: str,
+    fps: int = 8,
+    inches: float = 5.0,
+    dpi: int = 80,
+) -> None:
+    """A GIF (matplotlib's animation, Pillow writer) of maps over the square ``extent`` (x1 low, high,
+    x2 low, high), one frame per ``(title, map)``, with the points ``x`` `(n, 2)` on top; a map's row 0 is
+    the top of the square.
+
+    ``kind``: ``"probability"``: maps `(G, G)` of P(class 1), the 0.5 contour drawn, ``values`` the 0/1
+    labels; ``"classes"``: maps `(K, G, G)` of class probabilities, drawn as the likeliest class,
+    ``values`` the labels 0..K-1; ``"values"``: maps `(G, G)` of a regression's prediction, ``values``
+    the targets, on one colour scale.  Written to a temporary file, then renamed onto ``path``.
+    """
+    if kind not in ANIMATION_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(ANIMATION_KINDS)}, got {kind!r}")
+    if not frames:
+        raise ValueError("frames must hold at least one (title, map)")
+    plt = _pyplot()
+    from matplotlib.animation import PillowWriter
+    from matplotlib.colors import ListedColormap
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(inches, inches + 0.3))
+    _margins(fig, left=0.7, right=0.15, bottom=0.5, top=0.45)
+    first = frames[0][1]
+    size = first.shape[-1]
+    if kind == "classes":
+        classes = first.shape[0]
+        colours = class_colours(classes)
+        image = ax.imshow(
+            np.argmax(first, axis=0),
+            extent=extent,
+            cmap=ListedColormap(colours),
+            vmin=-0.5,
+            vmax=classes - 0.5,
+            alpha=0.4,
+            interpolation="nearest",
+        )
+        scatter_labels(ax, x, values.astype(np.intp), classes, extent[:2])
+    elif kind == "probability":
+        image = ax.imshow(
+            first,
+            extent=extent,
+            cmap=plt.get_cmap("RdBu", 14),
+            vmin=-0.2,
+            vmax=1.2,
+            alpha=0.6,
+            interpolation="bilinear",
+        )
+        scatter_labels(ax, x, values.astype(np.intp), 2, extent[:2])
+    else:
+        lo, hi = float(np.min(values)), float(np.max(values))
+        hi = hi if hi > lo else lo + 1.0
+        image = ax.imshow(first, extent=extent, cmap=plt.get_cmap("viridis", 16), vmin=lo, vmax=hi, alpha=0.8)
+        ax.scatter(x[:, 0], x[:, 1], c=values, cmap="viridis", vmin=lo, vmax=hi, s=18, edgecolors="k", linewidths=0.4)
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_aspect("equal")
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    for axis, lo, hi in ((ax.xaxis, extent[0], extent[1]), (ax.yaxis, extent[2], extent[3])):
+        ticks = np.asarray(MaxNLocator(5).tick_values(lo, hi))  # once: the locator would run again in every frame
+        axis.set_ticks(ticks[(ticks >= lo) & (ticks <= hi)])
+    step1, step2 = (extent[1] - extent[0]) / size, (extent[3] - extent[2]) / size
+    c1 = extent[0] + step1 * (np.arange(size) + 0.5)
+    c2 = extent[2] + step2 * (np.arange(size) + 0.5)  # bottom to top: the map's rows reversed
+    title = ax.set_title(frames[0][0], fontsize=10)
+    drawn: list[object] = []
+
+    def draw(k: int) -> None:
+        label, grid = frames[k]
+        for artist in drawn:
+            artist.remove()  # type: ignore[attr-defined]
+        drawn.clear()
+        image.set_data(np.argmax(grid, axis=0) if kind == "classes" else grid)
+        if kind == "probability" and grid.min() < 0.5 < grid.max():
+            drawn.append(ax.contour(c1, c2, grid[::-1], levels=[0.5], colors="k", linewidths=1.2))
+        title.set_text(label)
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # Pillow picks GIF by the suffix
+    try:
+        # the writer driven frame by frame: FuncAnimation.save would draw each frame twice
+        writer = PillowWriter(fps=fps)
+        with writer.saving(fig, str(tmp), dpi):
+            for k in range(len(frames)):
+                draw(k)
+                writer.grab_frame()
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
