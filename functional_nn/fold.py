@@ -41,10 +41,10 @@ from functional_nn._records import ARRAY_EQ, FloatArray, real_array, to_array
 from functional_nn.config import Run
 from functional_nn.layers import DropoutLayer
 from functional_nn.network import Masks, output, score, seed_sequence, value_and_grad
-from functional_nn.optimizers import ScheduleState
+from functional_nn.optimizers import ScheduleState, training_update
 from functional_nn.schedules import SCHEDULE_TYPES
 from functional_nn.trace import EPOCHS_DONE, ResumePoint, Trace, optional_array
-from functional_nn.tree import global_norm, tree_map
+from functional_nn.tree import global_norm, leaves, tree_map
 
 __all__ = [
     "Carry",
@@ -186,7 +186,7 @@ def epoch_step(
         norms.append(global_norm(grads, len(run.models)))
         if cfg.clip_norm is not None:
             grads = clipped(grads, norms[-1], cfg.clip_norm)
-        params, state = cfg.optimizer.update(grads, state, params)
+        params, state = training_update(cfg.optimizer)(grads, state, params)
         values.append(value * (xb.shape[-2] / n) if size < n else value)
         counts.append(score(run.task, a, yb))
     stats = EpochStats(loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms))
@@ -245,7 +245,7 @@ def watch_step(carry: Carry, before: Carry, val_loss: FloatArray, epoch: int, pa
     w = carry.watch
     assert w is not None
     active = carry.active
-    better = active & (val_loss < w.best_loss - min_delta)
+    better = before.active & (val_loss < w.best_loss - min_delta)  # of every model the figures measured
     watch = Watch(
         best_loss=np.where(better, val_loss, w.best_loss),
         best_epoch=np.where(better, epoch, w.best_epoch),
@@ -299,19 +299,24 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
             common = math.isfinite(value) and value >= threshold
         else:
             common = math.isfinite(float(np.add.reduce(loss))) and (stop_loss is None or float(loss.min()) >= threshold)
-        if common:
+        if common and all(math.isfinite(float(np.add.reduce(leaf, axis=None))) for leaf in leaves(state)):
             c = carry
             return Carry(params, state, c.params, c.state, c.active, True, c.stop_epoch, c.reasons, c.watch)
     active = carry.active
     diverged = active & ~np.isfinite(loss)
-    reached = active & ~diverged & (loss < threshold)
-    moved = active & ~diverged  # models whose update counts
+    overflowed = active & ~diverged & ~finite_models(state, loss.shape)  # e.g. Adam's squared gradients
+    reached = active & ~diverged & ~overflowed & (loss < threshold)
+    moved = active & ~diverged & ~overflowed  # models whose update counts
     reasons = list(carry.reasons)
-    for k in np.flatnonzero(diverged | reached):  # a NaN/inf loss of epoch k blames the update before it
+    for k in np.flatnonzero(diverged | overflowed | reached):  # a NaN/inf loss of epoch k blames the update before it
         reasons[int(k)] = (
-            f"diverged at epoch {epoch - 1}" if diverged.flat[k] else f"loss threshold reached at epoch {epoch}"
+            f"diverged at epoch {epoch - 1}"
+            if diverged.flat[k]
+            else f"diverged at epoch {epoch}"
+            if overflowed.flat[k]
+            else f"loss threshold reached at epoch {epoch}"
         )
-    stopping = diverged | reached
+    stopping = diverged | overflowed | reached
     return Carry(
         params=where_models(moved, params, where_models(diverged, carry.prev_params, carry.params)),
         state=where_models(moved, state, where_models(diverged, carry.prev_state, carry.state)),
@@ -319,10 +324,21 @@ def advance(carry: Carry, params: Any, state: Any, loss: FloatArray, epoch: int,
         prev_state=where_models(moved, carry.state, carry.prev_state),
         active=active & ~stopping,
         all_active=bool((active & ~stopping).all()),
-        stop_epoch=np.where(diverged, epoch - 1, np.where(reached, epoch, carry.stop_epoch)),
+        stop_epoch=np.where(diverged, epoch - 1, np.where(reached | overflowed, epoch, carry.stop_epoch)),
         reasons=tuple(reasons),
         watch=carry.watch,
     )
+
+
+def finite_models(tree: Any, models: tuple[int, ...]) -> BoolArray:
+    """Per model (shape ``models``): whether every value of ``tree`` is finite (a shared 0-d leaf counts for all)."""
+    ok = np.ones(models, dtype=bool)
+    for leaf in leaves(tree):
+        if leaf.ndim == 0 or not models:
+            ok &= bool(np.isfinite(leaf).all())
+        else:
+            ok &= np.isfinite(leaf).reshape(leaf.shape[: len(models)] + (-1,)).all(axis=-1)
+    return ok
 
 
 @attrs.frozen
@@ -334,7 +350,19 @@ class Start:
 
 
 def fresh_start(run: Run, params: Any, state: Any) -> Start:
-    """The start of a new run from ``params`` and the optimizer's fresh ``state``."""
+    """The start of a new run from ``params`` and the optimizer's fresh ``state``.
+
+    Raises:
+        ValueError: naming data, if the loss of ``params`` on it overflows float64 already.
+    """
+    with np.errstate(all="ignore"):
+        loss, _ = _final_loss(run, params)
+    if not np.all(np.isfinite(loss)):
+        where = "" if not run.models else f" (models {np.flatnonzero(~np.isfinite(loss)).tolist()})"
+        raise ValueError(
+            f"data: the loss of the initial params on it overflows float64{where}; "
+            "scale the data (fnn.standardize) or the params"
+        )
     m = run.models
     state = _per_model(state, m)  # Adam's count: one per model from the start, as a resumed stack has
     carry = Carry(
@@ -429,6 +457,8 @@ def fold(
             yield _progress(run, epoch, [a[history.rows - 1].copy() for a in history.arrays])
     carry = attrs.evolve(carry, stop_epoch=np.where(carry.active, epoch, carry.stop_epoch))
     carry, final_loss, final_hits = _final_check(run, carry, records)
+    if snapshots and snapshots[-1][0] == epoch:  # the final check may have set diverged params back
+        snapshots[-1] = (epoch, records(carry.params))
     rows = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
     loss, count, norm = rows[:3]
     trace = Trace(

@@ -42,7 +42,7 @@ import numpy as np
 from functional_nn import _validate
 from functional_nn._records import FloatArray, trusted
 from functional_nn.schedules import SCHEDULE_TYPES, Schedule
-from functional_nn.tree import tree_equal, tree_map
+from functional_nn.tree import leaves, tree_equal, tree_map
 
 __all__ = [
     "OPTIMIZERS",
@@ -88,6 +88,12 @@ class StepFn(Protocol):
         ...
 
 
+def _mapping(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    del instance
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{attribute.name} must be a mapping of names to values, got {type(value).__name__}")
+
+
 @attrs.frozen
 class Optimizer:
     """An optimization algorithm: its name, hyperparameters and pure init/update.
@@ -106,10 +112,12 @@ class Optimizer:
         array([0.5, 1.5])
     """
 
-    name: str
-    hyperparams: Mapping[str, Hyper] = attrs.field(eq=attrs.cmp_using(eq=lambda a, b: _key(a) == _key(b)))
-    init: InitFn = attrs.field(eq=False, repr=False)
-    update: UpdateFn = attrs.field(eq=False, repr=False)
+    name: str = attrs.field(validator=attrs.validators.instance_of(str))
+    hyperparams: Mapping[str, Hyper] = attrs.field(
+        eq=attrs.cmp_using(eq=lambda a, b: _key(a) == _key(b)), validator=_mapping
+    )
+    init: InitFn = attrs.field(eq=False, repr=False, validator=attrs.validators.is_callable())
+    update: UpdateFn = attrs.field(eq=False, repr=False, validator=attrs.validators.is_callable())
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         factory = OPTIMIZERS.get(self.name)
@@ -179,22 +187,59 @@ def _optimizer(
         def update(grads: P, state: Any, params: P) -> tuple[P, Any]:
             return step(grads, state, params, lr)
 
+    def raw(grads: P, state: Any, params: P) -> tuple[P, Any]:
+        """The step training folds over (no checks: a step that overflows is caught there as divergence)."""
+        return update(_with_decay(grads, params, wd, decay_biases) if wd else grads, state, params)
+
     def checked(grads: P, state: Any, params: P) -> tuple[P, Any]:
         if isinstance(lr, SCHEDULE_TYPES) and isinstance(state, ScheduleState):
             lr(state.count)  # a schedule that yields no valid lr at this step: a ValueError naming it, as it is
         try:
-            if wd:
-                grads = _with_decay(grads, params, wd, decay_biases)
-            return update(grads, state, params)
+            with np.errstate(all="ignore"):
+                new, new_state = raw(grads, state, params)
         except (ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
             raise ValueError(
                 f"{name}.update(grads, state, params): grads must have the structure and shapes of params, and "
                 f"state must come from this optimizer's init(params) ({type(err).__name__}: {err})"
             ) from None
+        if not (_finite(new) and _finite(new_state)) and _finite((grads, state, params)):
+            raise ValueError(
+                f"{name}.update(grads, state, params): the step overflows float64 (grads, params or state too "
+                "large for these hyperparameters)"
+            )
+        return new, new_state
 
+    def init_checked(params: Any) -> Any:
+        _check_params(params)
+        return make(params)
+
+    init_checked.__wrapped__ = getattr(make, "__wrapped__", make)  # type: ignore[attr-defined]  # for _same_code
     checked.__wrapped__ = step  # type: ignore[attr-defined]  # what _same_code compares
+    checked.unchecked = raw  # type: ignore[attr-defined]  # what training runs: training_update(opt)
     checked.made_with = dict(hyperparams)  # type: ignore[attr-defined]  # attrs.evolve cannot change it
-    return Optimizer(name, MappingProxyType(hyperparams), make, checked)
+    return Optimizer(name, MappingProxyType(hyperparams), init_checked, checked)
+
+
+def training_update(opt: Optimizer) -> UpdateFn:
+    """The update training folds over: a built-in optimizer's step without ``update``'s checks (the
+    fold turns a step that overflows into divergence, per model); another optimizer's own update."""
+    raw: UpdateFn = getattr(opt.update, "unchecked", opt.update)
+    return raw
+
+
+def _finite(tree: Any) -> bool:
+    return all(bool(np.isfinite(leaf).all()) for leaf in leaves(tree))
+
+
+def _check_params(params: object) -> None:
+    """``params`` is a tree of real arrays (what ``init`` can build a state for), else a TypeError naming it."""
+    try:
+        arrays = leaves(params)
+    except TypeError as err:
+        raise TypeError(f"params must be a tree of arrays (records, tuples, arrays): {err}") from None
+    for leaf in arrays:
+        if leaf.dtype.kind not in "biuf":
+            raise TypeError(f"params must hold arrays of real numbers, got dtype {leaf.dtype}")
 
 
 def _with_decay(grads: P, params: P, wd: float, biases: bool) -> P:

@@ -26,7 +26,7 @@ from functional_nn.fold import EpochStats, batch_order, sum_in_order
 from functional_nn.layers import DenseLayer
 from functional_nn.losses import BCE, MSE
 from functional_nn.losses import model_sum as _model_sum
-from functional_nn.optimizers import OPTIMIZERS
+from functional_nn.optimizers import OPTIMIZERS, training_update
 from functional_nn.tree import global_norm
 
 __all__ = ["DenseStep", "supports"]
@@ -117,10 +117,10 @@ class DenseStep:
         self.grads = np.empty_like(self.cur)
         self.grad_views = layout.unflatten(self.grads, writable=True)
         self.buffers: dict[int, _Buffers] = {}
-        update = run.config.optimizer.update
+        self.update = update = training_update(run.config.optimizer)
         # a built-in optimizer computes new arrays from the grads; another might keep them
         self.own_grads = getattr(update, "__code__", None) in {
-            getattr(f().update, "__code__", 0) for f in OPTIMIZERS.values()
+            getattr(training_update(f()), "__code__", 0) for f in OPTIMIZERS.values()
         }
 
     def _plan(self, run: Run, n: int) -> _Buffers:
@@ -136,7 +136,7 @@ class DenseStep:
             value, a = self._value_and_grad(run, x, y)
             grads = self.grads if self.own_grads else self.grads.copy()
             stats = EpochStats(np.asarray(value), self._hits(a, self._ytrue), global_norm(grads, self.model_ndim) / 1)
-            flat, state = cfg.optimizer.update(grads, state, flat)
+            flat, state = self.update(grads, state, flat)
             return flat, state, stats
         order = batch_order(run, epoch)
         if order is not None:
@@ -151,7 +151,7 @@ class DenseStep:
             grads = self.grads if self.own_grads else self.grads.copy()
             norms.append(global_norm(grads, self.model_ndim))
             counts.append(self._hits(a, yb >= 0.5))
-            flat, state = cfg.optimizer.update(grads, state, flat)
+            flat, state = self.update(grads, state, flat)
             values.append(value * (xb.shape[-2] / n) if size < n else value)
         stats = EpochStats(
             loss=sum_in_order(values), hits=sum_in_order(counts), grad_norm=sum_in_order(norms) / len(norms)
