@@ -55,6 +55,7 @@ NORMAL_LINES = [
         r"^report: experiments ",
         r"^\[ *\d+/\d+\] run +\d+: ",
         r"^  \.\.\. \d+ s: ",
+        r"^G: \d+ runs trained \(\d+\.\d s\)$",
         r"^figures: \d+ written to ",
         r"^wrote ",
         r"^total wall time: \d+\.\d s$",
@@ -202,7 +203,7 @@ def _duration(tmp_path: Path) -> float:
         assert outcome.returncode == 0, outcome.stderr
         assert not outcome.stderr and outcome.stdout[-1][1].startswith("total wall time")
         _assert_files_complete(out)
-        assert len(list((out / "figures").iterdir())) == 26
+        assert len(list((out / "figures").iterdir())) == 28  # A-F: 26, G: 2
     return sum(o.exit_seconds for o in outcomes) / len(outcomes)
 
 

@@ -5,6 +5,7 @@ is bit-exact; ``trace.lr`` records each epoch's lr through member(), stacks, sav
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,14 @@ def test_compare_traces_sees_the_lr() -> None:
     diff = fnn.compare_traces(a, b)
     assert not diff.equal and diff.first_differing_epoch == 3
     assert "learning rates" in fnn.compare_traces(a, attrs.evolve(a, lr=None)).reason
+
+
+def test_a_scheduled_optimizer_pickles_as_its_name_and_hyperparameters() -> None:
+    """Process pools get the optimizer by pickle: a built-in one with a schedule is rebuilt from its factory."""
+    opt = fnn.adam(lr=fnn.WarmupCosine(0.05, warmup=2, steps=9), weight_decay=1e-3)
+    again = pickle.loads(pickle.dumps(opt))
+    assert again == opt and again.lr == opt.lr
+    params = fnn.init(NET, seed=0)
+    grads = fnn.tree_map(np.ones_like, params)
+    a, b = opt.update(grads, opt.init(params), params), again.update(grads, again.init(params), params)
+    assert fnn.tree.tree_equal(a, b)

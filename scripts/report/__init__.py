@@ -5,7 +5,9 @@
     python -m scripts.report --quick        # smoke run: 2 seeds, 200 epochs, into results/report-quick/
 
 Experiments (each on both datasets, K seeds per setting): A learning rates,
-B hidden units, C without activation, D optimizers, E activations, F losses.
+B hidden units, C without activation, D optimizers, E activations, F losses;
+and G generalization (noisy spirals, half held out: no regularization, weight
+decay, dropout, early stopping), run after them in the same workers.
 Settings that differ only in the learning rate (the whole sweep A, and the
 lab's default, which every experiment shares) are trained as one stacked run;
 the runs are spread over ``--jobs`` worker processes (one core each: on these
@@ -22,6 +24,7 @@ within seconds, the files already written intact.
 The modules, by concern:
 
     analysis   the numbers and sentences, from traces (pure)
+    generalization  experiment G: its runs, numbers, findings, figures and section
     jobs       what to train: one stacked run per job, reduced to the report's numbers
     pool       where it runs: this process or worker processes; stops them on Ctrl-C
     progress   what is shown while it runs (tqdm on a terminal, lines otherwise)

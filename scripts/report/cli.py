@@ -19,6 +19,7 @@ from pathlib import Path
 from scripts import _files, _signals
 from scripts._cli import Parser, prepare_out, reporting_errors
 from scripts.report import analysis as ra
+from scripts.report import generalization as gen
 from scripts.report.document import Assembled, Options, Results, assemble, document, plural, summary
 from scripts.report.jobs import Job, build
 from scripts.report.pool import Workers
@@ -31,16 +32,18 @@ TITLE = "functional_nn: experiment report"
 
 def _experiments(text: str) -> tuple[str, ...]:
     if text.strip().lower() == "all":
-        return tuple(ra.EXPERIMENTS)
+        return (*ra.EXPERIMENTS, gen.KEY)
     keys: list[str] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
         key = part.upper() if part.upper() in ra.EXPERIMENTS else ra.EXPERIMENT_ALIASES.get(part.lower())
+        if part.upper() == gen.KEY or part.lower() in gen.ALIASES:
+            key = gen.KEY
         if key is None:
-            names = ", ".join(ra.EXPERIMENT_ALIASES)
+            names = ", ".join((*ra.EXPERIMENT_ALIASES, *gen.ALIASES))
             raise argparse.ArgumentTypeError(
-                f"unknown experiment {part!r}: expected 'all', letters A-F or names {names}"
+                f"unknown experiment {part!r}: expected 'all', letters A-G or names {names}"
             )
         if key not in keys:
             keys.append(key)
@@ -57,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--experiments",
         type=_experiments,
-        default=tuple(ra.EXPERIMENTS),
+        default=(*ra.EXPERIMENTS, gen.KEY),
         help="comma-separated: A (lr), B (hidden), C (linear: no activation), D (optimizer), E (activation), "
-        "F (loss); default: all",
+        "F (loss), G (generalization); default: all",
     )
     p.add_argument("--dataset", choices=(*ra.DATASETS, "both"), default="both", help="which dataset (default: both)")
     p.add_argument("--seeds", type=int, default=None, help=f"seeds per setting (default: 20; --quick: {QUICK_SEEDS})")
@@ -145,7 +148,7 @@ def _say(text: str) -> None:
 
 def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
     """The runs to train, every argument checked by the library before anything runs, and the line saying so."""
-    settings = [s for key in opts.experiments for s in ra.experiment_settings(key)]
+    settings = [s for key in opts.experiments if key in ra.EXPERIMENTS for s in ra.experiment_settings(key)]
     plans = ra.plan_runs(settings, opts.datasets)
     traces = opts.out / "traces"
     jobs = [
@@ -162,6 +165,8 @@ def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
         f"per dataset in {len(plans)} stacked runs, {opts.seeds} seeds, {opts.epochs} epochs, "
         f"{plural(opts.jobs, 'worker process')} on {opts.cores} cores (load average {opts.load:.1f})"
     )
+    if gen.KEY in opts.experiments:
+        header += f"; {gen.KEY}: {len(gen.jobs(opts.seeds, opts.epochs))} runs on noisy spirals"
     return plans, jobs, header
 
 
@@ -172,7 +177,13 @@ def _train_and_draw(opts: Options, plans: Sequence[ra.RunPlan], jobs: Sequence[J
         with Workers(opts.jobs, len(plans)) as workers:
             with Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None) as progress:
                 results = workers.run(jobs, progress)
-            parts = assemble(opts, plans, results)
+            t = time.perf_counter()
+            generalization = (
+                workers.map(gen.run_job, gen.jobs(opts.seeds, opts.epochs)) if gen.KEY in opts.experiments else []
+            )
+            if generalization:
+                _say(f"{gen.KEY}: {len(generalization)} runs trained ({time.perf_counter() - t:.1f} s)")
+            parts = assemble(opts, plans, results, generalization)
             t = time.perf_counter()
             workers.draw(parts.figures)
     except BaseException:

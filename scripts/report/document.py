@@ -19,6 +19,7 @@ import attrs
 import functional_nn as fnn
 from scripts.report import analysis as ra
 from scripts.report import figures
+from scripts.report import generalization as gen
 from scripts.report.figures import Figure
 from scripts.report.jobs import DATA_SEED, GroupResult, RunResult, dataset
 from scripts.report.render import Block, Bullets, Heading, Image, Para, Table
@@ -97,7 +98,8 @@ def _defaults_item(name: str, sm: ra.Summary, opts: Options) -> str:
 
 def _defaults(opts: Options, plans: Sequence[ra.RunPlan], results: Results) -> tuple[list[Block], list[Figure]]:
     """The lab's defaults on each dataset: ground truth vs. the representative seed's prediction."""
-    default_setting = next(s for s in ra.experiment_settings(opts.experiments[0]) if s.default)
+    lab = next(key for key in opts.experiments if key in ra.EXPERIMENTS)
+    default_setting = next(s for s in ra.experiment_settings(lab) if s.default)
     items, images, figs = [], [], []
     for name in opts.datasets:
         data = dataset(name)
@@ -186,11 +188,15 @@ def _runs_table(opts: Options, plans: Sequence[ra.RunPlan], results: Results) ->
     return Table(("run", "dataset", "network", "optimizer", "loss", "models", "settings", "wall time"), rows)
 
 
-def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Results) -> Assembled:
-    """The report's figures, sections and the experiments of summary.json, from the runs' results."""
-    body, figs = _defaults(opts, plans, results)
+def assemble(
+    opts: Options, plans: Sequence[ra.RunPlan], results: Results, generalization: Sequence[gen.Result] = ()
+) -> Assembled:
+    """The report's figures, sections and the experiments of summary.json, from the runs' results
+    (and experiment G's, when it ran)."""
+    lab = [key for key in opts.experiments if key in ra.EXPERIMENTS]
+    body, figs = _defaults(opts, plans, results) if lab else ([], [])
     summary: dict[str, Any] = {}
-    for key in opts.experiments:
+    for key in lab:
         body.append(Heading(2, f"{key}. {ra.EXPERIMENTS[key]}"))
         by_dataset: dict[str, list[ra.Row]] = {}
         summary[key] = {}
@@ -201,12 +207,17 @@ def assemble(opts: Options, plans: Sequence[ra.RunPlan], results: Results) -> As
         across = ra.across_datasets(by_dataset)
         if across:
             body += [Heading(3, f"{key}. {ra.EXPERIMENTS[key]}: across datasets"), Bullets(tuple(across))]
+    if generalization:
+        epochs = min(opts.epochs, gen.EPOCHS)
+        blocks, more, summary[gen.KEY] = gen.section(generalization, opts.seeds, epochs, opts.out / "figures")
+        body += blocks
+        figs += more
     return Assembled(
         figures=tuple(figs),
         body=tuple(body),
         runs=_runs_table(opts, plans, results),
         summary=summary,
-        train_seconds=sum(results[p.run_id].wall for p in plans),
+        train_seconds=sum(results[p.run_id].wall for p in plans) + sum(r.wall for r in generalization),
     )
 
 

@@ -2,6 +2,7 @@
 
     with Workers(n, runs) as workers:
         results = workers.run(jobs, progress)     # run id -> RunResult, longest runs started first
+        outs = workers.map(fn, args)              # [fn(arg, check) for arg in args], check() raising once stopped
         workers.draw(figures)
 
 Stopping (Ctrl-C, or an error in any job) is cooperative: the parent sets a
@@ -72,6 +73,12 @@ def _train_in_worker(job: Job) -> RunResult:
         _check_stop()
 
     return run_job(job, on_epoch)
+
+
+def _call_in_worker(call: tuple[Callable[[A, Callable[[], None]], T], A]) -> T:
+    _check_stop()
+    fn, arg = call
+    return fn(arg, _check_stop)
 
 
 def _draw_in_worker(fig: Figure) -> str:
@@ -173,6 +180,16 @@ class Workers:
             results[job.plan.run_id] = future.result()
             progress.finished(job, results[job.plan.run_id])
         return results
+
+    def map(self, fn: Callable[[A, Callable[[], None]], T], args: Sequence[A]) -> list[T]:
+        """``[fn(arg, check) for arg in args]``, in order, run here or in the workers (``fn`` and the args
+        must pickle); ``fn`` calls ``check()`` often: it raises once the work is called off."""
+        if self.pool is None:
+            return [fn(arg, _signals.check) for arg in args]
+        futures = [self._submit(_call_in_worker, (fn, arg)) for arg in args]
+        for future in self._completed(futures, None):
+            future.result()
+        return [future.result() for future in futures]
 
     def draw(self, figures: Sequence[Figure]) -> None:
         """Draw every figure (each into its own file)."""
