@@ -91,6 +91,9 @@ from functional_nn.optimizers import (
 )
 from functional_nn.trace import Trace, TraceDiff, compare_traces
 from functional_nn.training import resume, resume_iter, train, train_iter
+
+# sweeps: a grid of configs x seeds on any executor (exported at the end of this file)
+from functional_nn.sweep import SweepError, SweepProgress, resume_sweep, sweep  # noqa: I001
 from functional_nn.tree import tree_map
 
 __all__ = [
@@ -176,3 +179,6 @@ __all__ = [
     "train_iter",
     "tree_map",
 ]
+
+# sweeps (issue 15)
+__all__ += ["SweepError", "SweepProgress", "resume_sweep", "sweep"]
