@@ -401,7 +401,7 @@ def test_an_unwritable_output_folder_is_found_before_training(
     def refuse(*args: object, **kwargs: object) -> object:
         raise AssertionError("training started")
 
-    monkeypatch.setattr(pool, "run_job", refuse)
+    monkeypatch.setattr(pool.fnn, "sweep", refuse)
     (tmp_path / "file").write_text("not a folder")
     out = tmp_path / "file" / "report"
     argv = ["--experiments", "C", "--dataset", "xor", "--seeds", "1", "--epochs", "5", "--jobs", "1"]

@@ -160,7 +160,10 @@ def test_a_failure_cancels_the_tasks_on_the_cluster(client: Any) -> None:
         fnn.sweep(wide, DATA, _many(), seeds=range(64), executor=ex, workers=16)
     assert time.monotonic() - started < 10
     assert list(info.value.errors) == [0] and info.value.cancelled  # the configs not run are named
-    assert len(watched.futures) > 8 and sum(f.cancelled() for f in watched.futures) >= len(watched.futures) - 3
+    futures = watched.futures
+    assert len(futures) > 8 and all(f.done() for f in futures)
+    ran = [f for f in futures if not f.cancelled() and f.exception() is None]
+    assert len(ran) <= 2 and sum(f.cancelled() for f in futures) > len(futures) // 2  # at most those running
     assert _idle(client)
 
 
