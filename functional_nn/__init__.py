@@ -89,11 +89,11 @@ from functional_nn.optimizers import (
     rmsprop,
     sgd,
 )
-from functional_nn.trace import Trace, TraceDiff, compare_traces
-from functional_nn.training import resume, resume_iter, train, train_iter
 
 # sweeps: a grid of configs x seeds on any executor (exported at the end of this file)
-from functional_nn.sweep import SweepError, SweepProgress, resume_sweep, sweep  # noqa: I001
+from functional_nn.sweep import SweepError, SweepProgress, resume_sweep, sweep
+from functional_nn.trace import Trace, TraceDiff, compare_traces
+from functional_nn.training import resume, resume_iter, train, train_iter
 from functional_nn.tree import tree_map
 
 __all__ = [

@@ -25,14 +25,13 @@ from typing import Any, NamedTuple
 import attrs
 import numpy as np
 
-from functional_nn import _validate
+from functional_nn import _validate, network
 from functional_nn import engine as fast
 from functional_nn.config import Run, TrainConfig, per_model_hyperparams, prepare
 from functional_nn.data import Dataset
 from functional_nn.engine import chunks
 from functional_nn.fold import Carry, Start
 from functional_nn.layers import INITIALIZERS
-from functional_nn import network
 from functional_nn.network import Network, check_network, check_seeds
 from functional_nn.optimizers import OPTIMIZERS
 from functional_nn.trace import Trace
@@ -84,7 +83,9 @@ class SweepError(Exception):
         text = f"sweep: config(s) {failed} of {n} (positions in configs) failed: configs[{first}]: "
         text += f"{type(error).__name__}: {error}"
         if self.cancelled:
-            text += f"; {len(self.cancelled)} not run (cancelled after the failure): {', '.join(map(str, self.cancelled))}"
+            text += (
+                f"; {len(self.cancelled)} not run (cancelled after the failure): {', '.join(map(str, self.cancelled))}"
+            )
         super().__init__(f"{text}; the traces of the other {kept} are in .traces")
 
 
@@ -233,10 +234,9 @@ class _naming:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> None:
         if isinstance(value, (TypeError, ValueError)) and not str(value).startswith(self.prefix):
             raise type(value)(self.prefix + str(value)) from value
-        return False
 
 
 # ------------------------------------------------------------ stacking ---
@@ -351,7 +351,7 @@ def _execute(
     traces: list[Trace | None] = [None] * len(configs)
     errors: dict[int, BaseException] = {}
     cancelled: list[int] = []
-    state = {"done": 0, "work": 0.0}
+    done, work = [0], [0.0]  # tasks ended, their estimated work
 
     def assemble(gi: int) -> None:
         group = groups[gi]
@@ -381,8 +381,8 @@ def _execute(
 
     def on_done(t: int, outcome: chunks.Outcome) -> None:
         results[t] = outcome
-        state["done"] += 1
-        state["work"] += costs[t]
+        done[0] += 1
+        work[0] += costs[t]
         gi = owner[t][0]
         waiting[gi] -= 1
         if waiting[gi] == 0:
@@ -394,7 +394,7 @@ def _execute(
             return
         news = tuple(finished)
         finished.clear()
-        progress(SweepProgress(state["done"], len(tasks), min(1.0, state["work"] / total_cost), news))
+        progress(SweepProgress(done[0], len(tasks), min(1.0, work[0] / total_cost), news))
 
     order = sorted(range(len(tasks)), key=lambda t: -costs[t])  # longest first
     data = chunks.Arrays.of(groups[0].run)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -148,8 +150,10 @@ def test_the_init_scheme_and_the_seeds_are_the_sweeps() -> None:
         ({"workers": 0}, ValueError, "workers must be an integer >= 1, got 0"),
         ({"executor": "pool"}, TypeError, "executor must be a concurrent.futures.Executor or None"),
         (
-            {"configs": [fnn.TrainConfig(epochs=2, optimizer=fnn.sgd(), loss="mse")] * 2
-             + [fnn.TrainConfig(epochs=2, optimizer=fnn.sgd(), loss="mse", batch_size=999)]},
+            {
+                "configs": [fnn.TrainConfig(epochs=2, optimizer=fnn.sgd(), loss="mse")] * 2
+                + [fnn.TrainConfig(epochs=2, optimizer=fnn.sgd(), loss="mse", batch_size=999)]
+            },
             ValueError,
             r"^configs\[2\]: batch_size must be between 1 and the number of samples",
         ),
@@ -197,7 +201,9 @@ def test_a_failing_config_is_named_by_its_position_and_the_others_are_kept(
     for i, trace in enumerate(err.traces):
         if i != 2:
             assert trace is not None
-            assert_same_run(trace, fnn.train(NET, fnn.init(NET, seed=SEEDS), DATA, attrs.evolve(configs[i], seed=tuple(SEEDS))))
+            assert_same_run(
+                trace, fnn.train(NET, fnn.init(NET, seed=SEEDS), DATA, attrs.evolve(configs[i], seed=tuple(SEEDS)))
+            )
 
 
 def test_after_a_failure_the_tasks_not_started_are_cancelled() -> None:
@@ -304,3 +310,9 @@ def test_resume_sweep_of_traces_with_early_stopping_and_validation() -> None:
         fnn.resume_sweep([first[0], 3], DATA, 5, validation=HELD_OUT)  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"traces\[0\]: validation must be given"):
         fnn.resume_sweep(first, DATA, 5)
+
+
+def test_importing_the_library_imports_no_dask() -> None:
+    code = "import sys, functional_nn; print(sorted(m for m in ('dask', 'distributed', 'cloudpickle') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -9,11 +9,15 @@ tasks cancelled on the cluster after a failure and after Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -59,7 +63,7 @@ class Watched:
         real = self.executor.submit
 
         def submit(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-            future = real(fn, *args, **kwargs)
+            future: Future[T] = real(fn, *args, **kwargs)
             self.futures.append(future)
             self.args.append(args)
             return future
@@ -186,3 +190,23 @@ def test_ctrl_c_cancels_the_tasks_on_the_cluster(client: Any) -> None:
     assert len(watched.futures) > 8 and all(f.done() for f in watched.futures)
     assert sum(f.cancelled() for f in watched.futures) >= len(watched.futures) - 4  # at most those running, and done
     assert _idle(client)
+
+
+def test_the_report_trains_on_a_running_scheduler(client: Any, tmp_path: Path) -> None:
+    from scripts import report
+
+    args = ["--experiments", "C,lr", "--dataset", "xor", "--seeds", "2", "--epochs", "30", "--jobs", "1"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert report.main([*args, "--out", str(tmp_path / "here")]) == 0
+        assert report.main([*args, "--scheduler", client.scheduler.address, "--out", str(tmp_path / "far")]) == 0
+    assert f"on the dask cluster of {client.scheduler.address}" in out.getvalue()
+
+    def numbers(folder: Path) -> Any:
+        exps = json.loads((folder / "summary.json").read_text())["experiments"]
+        for rows in (r for d in exps.values() for r in d.values()):
+            for row in rows:
+                del row["row"]  # holds the wall time
+        return exps
+
+    assert numbers(tmp_path / "here") == numbers(tmp_path / "far")

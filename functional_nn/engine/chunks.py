@@ -143,7 +143,7 @@ def _gather(executor: Executor, fn: Callable[[T], R], args: list[T]) -> list[R]:
 def check_picklable(part: object, executor: Executor) -> None:
     """An executor other than threads may run the parts in other processes: they must pickle, as that
     executor pickles (dask's with cloudpickle, which also carries closures and lambdas; the others with pickle)."""
-    dumps = pickle.dumps
+    dumps: Callable[[object], bytes] = pickle.dumps
     if dask_client(executor) is not None:
         import cloudpickle  # a dependency of dask.distributed, whose executor this is
 
@@ -332,7 +332,9 @@ class Arrays:
             return None if a is None else normalized(a, name)
 
         x, y = normalized(self.x, "data.x"), normalized(self.y, "data.y")
-        return attrs.evolve(run, x=x, y=y, val_x=norm(self.val_x, "validation.x"), val_y=norm(self.val_y, "validation.y"))
+        return attrs.evolve(
+            run, x=x, y=y, val_x=norm(self.val_x, "validation.x"), val_y=norm(self.val_y, "validation.y")
+        )
 
 
 @attrs.frozen

@@ -107,9 +107,10 @@ class Workers:
 
     def __enter__(self) -> Workers:
         if self.scheduler is not None:
-            from distributed import Client  # the [dask] extra
+            import distributed  # the [dask] extra
 
-            self.client = Client(self.scheduler, timeout="10s")
+            client_of: Any = distributed.Client  # untyped
+            self.client = client_of(self.scheduler, timeout="10s")
             self.executor = self.client.get_executor()
         if self.n == 1:
             _tuning.keep_freed_memory()
