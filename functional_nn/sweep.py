@@ -153,6 +153,8 @@ def sweep(
         [(5, 3), (5, 3)]
     """
     check_network(net)
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a Dataset (e.g. fnn.generate_linear(seed=0)), got {type(data).__name__}")
     seeds_ = _seeds(seeds)
     _validate.choice("init", init, tuple(INITIALIZERS))
     configs = _configs(configs)

@@ -57,14 +57,17 @@ def train(
         data: the training set.
         config: epochs, optimizer, loss, batching, seed and stop rules.
         engine: ``"fast"`` or ``"reference"`` (the plain fold); same trace, bit for bit.
-        workers: how many chunks of a stack run at once (default: the machine's
-            cores).  Every model's result is the same, bit for bit, whatever the split.
+        workers: how many chunks of a stack run at once (default: the executor's
+            workers, a dask cluster's asked now; without one, the machine's cores).
+            Every model's result is the same, bit for bit, whatever the split.
         executor: where the chunks run (default: threads of this process,
             started and joined here).  Pass a ``concurrent.futures.ProcessPoolExecutor``
             you own to use every core fully: NumPy releases the GIL inside its
             kernels but not between them, so on the lab's small arrays
             threads fall short of processes (README, speed table).  The chunks
-            are pickled to it; start it under ``if __name__ == "__main__":``.
+            are pickled to it (resume points, not histories; the data once per
+            worker); start it under ``if __name__ == "__main__":``.  A dask
+            ``Client.get_executor()`` works too.  Many configs: ``fnn.sweep``.
         validation: a held-out Dataset: ``trace.val_loss`` and ``trace.val_accuracy``
             record, every epoch, its loss and accuracy for the params of the
             training figures (those at the start of the epoch).
