@@ -75,17 +75,19 @@ class SweepError(Exception):
         self.traces = tuple(traces)
         self.errors = dict(errors)
         self.cancelled = tuple(cancelled)
-        first = min(self.errors)
-        error = self.errors[first]
         kept = sum(t is not None for t in self.traces)
         n = len(self.traces)
-        failed = ", ".join(str(i) for i in sorted(self.errors))
-        text = f"sweep: config(s) {failed} of {n} (positions in configs) failed: configs[{first}]: "
-        text += f"{type(error).__name__}: {error}"
+        if self.errors:
+            first = min(self.errors)
+            error = self.errors[first]
+            failed = ", ".join(str(i) for i in sorted(self.errors))
+            text = f"sweep: config(s) {failed} of {n} (positions in configs) failed: configs[{first}]: "
+            text += f"{type(error).__name__}: {error}"
+        else:  # the executor cancelled them (shut down meanwhile, say)
+            text = f"sweep: {len(self.cancelled)} config(s) of {n} not run"
         if self.cancelled:
-            text += (
-                f"; {len(self.cancelled)} not run (cancelled after the failure): {', '.join(map(str, self.cancelled))}"
-            )
+            why = "cancelled after the failure" if self.errors else "their tasks were cancelled"
+            text += f"; {len(self.cancelled)} not run ({why}): {', '.join(map(str, self.cancelled))}"
         super().__init__(f"{text}; the traces of the other {kept} are in .traces")
 
 
@@ -400,7 +402,7 @@ def _execute(
 
     order = sorted(range(len(tasks)), key=lambda t: -costs[t])  # longest first
     data = chunks.Arrays.of(groups[0].run)
-    chunks.run_tasks(
+    outcomes = chunks.run_tasks(
         fast.run_part,
         data,
         tasks,
@@ -411,6 +413,12 @@ def _execute(
         on_wait=report,
         keep_going=keep_going,
     )
+    for t, outcome in enumerate(outcomes):  # every task is settled through on_done; a safeguard
+        if t not in results:
+            results[t] = outcome
+            waiting[owner[t][0]] -= 1
+            if waiting[owner[t][0]] == 0:
+                assemble(owner[t][0])
     if errors or cancelled:
         raise SweepError(traces, errors, sorted(cancelled)) from errors[min(errors)] if errors else None
     return [t for t in traces if t is not None]

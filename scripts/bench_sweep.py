@@ -1,6 +1,6 @@
 """Benchmark: one sweep of 50 configs x 64 seeds on XOR, on three executors, with their start-up costs.
 
-    python -m scripts.bench_sweep [--epochs 300] [--repeats 3] [--workers N] [--quick]
+    python -m scripts.bench_sweep [--epochs 1000] [--repeats 3] [--workers N] [--quick]
 
 The grid: 5 optimizers (sgd, momentum, adam, rmsprop, adagrad) x 10 learning rates,
 each with 64 seeds, on the lab's network (2-10-10-1, sigmoid, mse) and its 21 XOR
@@ -50,6 +50,9 @@ def grid(epochs: int) -> list[fnn.TrainConfig]:
 
 
 def _ready() -> int:
+    """A worker's process id, once it has imported functional_nn (the tasks' module) and waited a moment,
+    so that every worker of the pool is started and answers."""
+    time.sleep(0.1)
     return os.getpid()
 
 
@@ -78,7 +81,7 @@ def _line(name: str, startup: float | None, times: Sequence[float], model_epochs
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m scripts.bench_sweep", description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=300, help="epochs of every config (default 300)")
+    p.add_argument("--epochs", type=int, default=1000, help="epochs of every config (default 1000)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per executor (default 3)")
     p.add_argument("--workers", type=int, default=_cores(), help="processes of the pool and the cluster")
     p.add_argument("--quick", action="store_true", help="a smoke run: 20 epochs, 1 repeat")
@@ -113,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         ctx = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-            pids = {f.result() for f in [pool.submit(_ready) for _ in range(4 * args.workers)]}
-            startup = time.perf_counter() - started
+            pids = {f.result() for f in [pool.submit(_ready) for _ in range(args.workers)]}
+            startup = time.perf_counter() - started - 0.1  # less the moment each worker waited, at once
             times, traces = _timed(lambda: sweep(pool), repeats)
             same(traces)
         print(_line(f"process pool ({len(pids)} processes)", startup, times, model_epochs), flush=True)

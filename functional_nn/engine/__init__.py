@@ -78,7 +78,7 @@ class Part:
         start: where they start (their resume points), or None for a fresh start from
             ``init(net, seed=run.seeds, scheme=scheme)``, made where the task runs.
         scheme: the initializer of a fresh start.
-        origin: the caller's process id: a task run in another process limits BLAS to one thread.
+        origin: the caller's process id: a task run in another process sets it up (``chunks.set_up_worker``).
     """
 
     run: Run
@@ -97,7 +97,7 @@ class Part:
 def run_part(data: Any, part: Part) -> tuple[Trace, float]:
     """A task's whole fold on its data (``chunks.received``), and its seconds (module level, so that an
     executor can pickle it)."""
-    chunks.one_blas_thread(part.origin)
+    chunks.set_up_worker(part.origin)
     run = chunks.received(data).into(part.run)
     started = time.perf_counter()
     start = part.start

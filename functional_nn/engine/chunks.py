@@ -19,7 +19,8 @@ nor any per-epoch history: a dask ``Client.get_executor()`` gets the data
 scattered to every worker once, a ``ProcessPoolExecutor`` has each worker
 read it once from a temporary file (and keep it), any other executor gets
 it with every task.  In a worker process a task limits BLAS to one thread
-(threadpoolctl, when installed) and starts no threads of its own.
+(threadpoolctl, when installed), keeps freed memory (glibc) and starts no
+threads of its own.
 """
 
 from __future__ import annotations
@@ -387,22 +388,46 @@ def shipped(executor: Executor | None, data: Arrays) -> Iterator[Any]:
         yield data
 
 
-_one_thread = False
+_set_up = False
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+KEEP_FREED_BYTES = 256 * 2**20
+"""In a worker, glibc serves allocations below this from its heap and keeps what is freed (see below)."""
 
 
-def one_blas_thread(origin: int) -> None:
-    """In a worker process (not ``origin``, the caller's): BLAS limited to one thread, once; the
-    workers already use the cores.  Without threadpoolctl, the worker's environment decides
-    (dask's nanny sets ``OPENBLAS_NUM_THREADS=1`` and the like itself)."""
-    global _one_thread
-    if _one_thread or os.getpid() == origin:
+def set_up_worker(origin: int) -> None:
+    """In a worker process (not ``origin``, the caller's), once: BLAS limited to one thread (the
+    workers already use the cores; threadpoolctl, when installed, else the worker's environment
+    decides: dask's nanny sets ``OPENBLAS_NUM_THREADS=1`` itself), and glibc told to keep freed
+    memory.  An epoch of a stack allocates arrays of hundreds of KB (the optimizer's new params and
+    states); dask's nanny sets ``MALLOC_TRIM_THRESHOLD_``, which turns off glibc's adaptive mmap
+    threshold, so that every one of them would be mapped and unmapped again, page faults and all."""
+    global _set_up
+    if _set_up or os.getpid() == origin:
         return
-    _one_thread = True
+    _set_up = True
+    _keep_freed_memory()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return
     threadpool_limits(limits=1)
+
+
+def _keep_freed_memory() -> None:
+    import ctypes
+    import ctypes.util
+    import sys
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, 4 * KEEP_FREED_BYTES)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # ------------------------------------------------------------- running ---
