@@ -337,6 +337,7 @@ def _execute(
         n_workers = chunks.executor_workers(executor) or (os.cpu_count() or 1)
     else:
         n_workers = _cores()
+    n_workers = min(n_workers, sum(len(g.run.seeds) for g in groups))  # never more tasks than models
     remaining = [g.run.config.epochs - g.epochs_before for g in groups]
     plans = chunks.plan_bounds([g.run for g in groups], n_workers, remaining)
     tasks: list[fast.Part] = []

@@ -271,6 +271,7 @@ def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None 
     exceeds their arithmetic.
     """
     epochs = [r.config.epochs for r in runs] if epochs is None else epochs
+    workers = min(workers, sum(run.models[0] if run.models else 1 for run in runs))  # never more tasks than models
     cache = [chunk_bounds(run, 1) for run in runs]
     if workers <= 1:
         return cache
