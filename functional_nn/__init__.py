@@ -91,6 +91,9 @@ from functional_nn.optimizers import (
     sgd,
 )
 from functional_nn.schedules import SCHEDULES, Constant, Cosine, Exponential, Schedule, StepDecay, WarmupCosine
+
+# sweeps: a grid of configs x seeds on any executor (exported at the end of this file)
+from functional_nn.sweep import SweepError, SweepProgress, resume_sweep, sweep
 from functional_nn.trace import Trace, TraceDiff, compare_traces
 from functional_nn.training import resume, resume_iter, train, train_iter
 from functional_nn.tree import tree_map
@@ -187,3 +190,6 @@ __all__ = [
     "train_iter",
     "tree_map",
 ]
+
+# sweeps (issue 15)
+__all__ += ["SweepError", "SweepProgress", "resume_sweep", "sweep"]

@@ -57,14 +57,17 @@ def train(
         data: the training set.
         config: epochs, optimizer, loss, batching, seed and stop rules.
         engine: ``"fast"`` or ``"reference"`` (the plain fold); same trace, bit for bit.
-        workers: how many chunks of a stack run at once (default: the machine's
-            cores).  Every model's result is the same, bit for bit, whatever the split.
+        workers: how many chunks of a stack run at once (default: the executor's
+            workers, a dask cluster's asked now; without one, the machine's cores).
+            Every model's result is the same, bit for bit, whatever the split.
         executor: where the chunks run (default: threads of this process,
             started and joined here).  Pass a ``concurrent.futures.ProcessPoolExecutor``
             you own to use every core fully: NumPy releases the GIL inside its
             kernels but not between them, so on the lab's small arrays
             threads fall short of processes (README, speed table).  The chunks
-            are pickled to it; start it under ``if __name__ == "__main__":``.
+            are pickled to it (resume points, not histories; the data once per
+            worker); start it under ``if __name__ == "__main__":``.  A dask
+            ``Client.get_executor()`` works too.  Many configs: ``fnn.sweep``.
         validation: a held-out Dataset: ``trace.val_loss`` and ``trace.val_accuracy``
             record, every epoch, its loss and accuracy for the params of the
             training figures (those at the start of the epoch).
@@ -145,7 +148,7 @@ def resume(
         >>> fnn.resume(first, fnn.generate_xor_easy(), epochs=2).loss.shape
         (5,)
     """
-    run, start = _resume(trace, data, epochs, validation)
+    run, start = resume_start(trace, data, epochs, validation)
     return _train(run, start, trace, engine, workers, executor)
 
 
@@ -153,7 +156,7 @@ def resume_iter(
     trace: Trace, data: Dataset, epochs: int, *, engine: str = "fast", validation: Dataset | None = None
 ) -> Iterator[Progress]:
     """``resume``, lazily, like ``train_iter``: one Progress per epoch, the last carrying the Trace."""
-    run, start = _resume(trace, data, epochs, validation)
+    run, start = resume_start(trace, data, epochs, validation)
     _check_engine(engine)
     return _iterate(run, lambda: start, trace, engine)
 
@@ -171,9 +174,12 @@ def _train(
     run: Run, start: Start, earlier: Trace | None, engine: str, workers: int | None, executor: Executor | None
 ) -> Trace:
     _check_engine(engine)
-    n_workers = _validate.integer("workers", workers, minimum=1) if workers is not None else (os.cpu_count() or 1)
     if executor is not None and not isinstance(executor, Executor):
         raise TypeError(f"executor must be a concurrent.futures.Executor or None, got {_validate.show(executor)}")
+    if workers is not None:
+        n_workers = _validate.integer("workers", workers, minimum=1)
+    else:  # the executor's workers (a dask cluster's, asked now), else this machine's cores
+        n_workers = fast.chunks.executor_workers(executor) or (os.cpu_count() or 1)
     if engine == "reference":
         with np.errstate(all="ignore"):  # divergence is data (the stop rules), never a warning
             *_, last = fold(run, start, on_epoch=False)
@@ -181,7 +187,7 @@ def _train(
         trace = last.trace
     else:
         trace = fast.train(run, start, workers=n_workers, executor=executor)
-    return trace if earlier is None else _joined(earlier, trace)
+    return trace if earlier is None else joined(earlier, trace)
 
 
 def _iterate(run: Run, start: Any, earlier: Trace | None, engine: str) -> Iterator[Progress]:
@@ -194,11 +200,12 @@ def _iterate(run: Run, start: Any, earlier: Trace | None, engine: str) -> Iterat
         if item is None:
             return
         if item.trace is not None and earlier is not None:
-            item = attrs.evolve(item, trace=_joined(earlier, item.trace))
+            item = attrs.evolve(item, trace=joined(earlier, item.trace))
         yield item
 
 
-def _resume(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None) -> tuple[Run, Start]:
+def resume_start(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None) -> tuple[Run, Start]:
+    """The run and start that continue ``trace`` for ``epochs`` more epochs (every argument checked)."""
     if not isinstance(trace, Trace):
         raise TypeError(f"trace must be a Trace, got {type(trace).__name__}")
     more = _validate.integer("epochs", epochs, minimum=1, maximum=MAX_EPOCHS - trace.epochs_run)
@@ -225,7 +232,7 @@ def _resume(trace: Trace, data: Dataset, epochs: int, validation: Dataset | None
     return run, Start(carry=carry, epochs_run=trace.epochs_run)
 
 
-def _joined(earlier: Trace, later: Trace) -> Trace:
+def joined(earlier: Trace, later: Trace) -> Trace:
     """The trace of a resumed run: the earlier epochs, then the later ones."""
 
     def cat(name: str) -> Any:

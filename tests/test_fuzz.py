@@ -1421,6 +1421,30 @@ def fuzz_training(setup: dict[str, Any], data: st.DataObject) -> None:
         attempt("resume_iter", _resume_iter, lazy, also=also)
     else:
         attempt("resume", _resume, args, also=also)
+    # a sweep of the config with itself, then resumed (issue 15)
+    sweep_valid = {
+        "net": st.just(net),
+        "data": st.just(train_data),
+        "configs": st.just([config, config]),
+        "seeds": st.sampled_from([[0, 1], (3,), range(2)]),
+        "workers": WORKERS,
+        "executor": st.sampled_from([None, POOL]),
+        "validation": st.just(train_data) if config.patience is not None else st.sampled_from([None, train_data]),
+    }
+    sweep_hostile = {
+        "net": st.one_of(JUNK, st.sampled_from(NETS)),
+        "data": st.one_of(JUNK, st.sampled_from(DATASETS)),
+        "configs": st.one_of(JUNK, st.sampled_from([[], [config, None], config])),
+        "seeds": st.one_of(JUNK, st.sampled_from([[], [-1], 3, [1.5], [10**400]])),
+        "workers": st.one_of(st.sampled_from([0, -1, 1.5, "2", True]), JUNK),
+        "executor": JUNK,
+        "validation": st.one_of(st.none(), JUNK, st.sampled_from(DATASETS)),
+    }
+    args = data.draw(spoilt(sweep_valid, sweep_hostile), "sweep args")
+    traces = attempt("sweep", fnn.sweep, args, also=CONFIG_FIELDS)
+    if traces:
+        again = {"traces": traces, "data": args["data"], "epochs": 1, "validation": args["validation"]}
+        attempt("resume_sweep", fnn.resume_sweep, again, also=CONFIG_FIELDS + TRACE_FIELDS)
 
 
 def training_limits() -> None:
@@ -2141,6 +2165,8 @@ EXCLUDED = {
     "Layer": "a Protocol; the layer kinds are fuzzed",
     "Loss": "a Protocol; the loss records are fuzzed as records and through grad/train",
     "Params": "a type alias, tuple[LayerParams, ...]",
+    "SweepError": "an exception class, raised by sweep (fuzzed there)",
+    "SweepProgress": "the message a sweep's progress callback receives (a named tuple)",
 }
 METHODS = (
     "Optimizer.init",

@@ -407,12 +407,10 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureF
 def test_an_unwritable_output_folder_is_found_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scripts.report import pool
-
     def refuse(*args: object, **kwargs: object) -> object:
         raise AssertionError("training started")
 
-    monkeypatch.setattr(pool, "run_job", refuse)
+    monkeypatch.setattr(fnn, "sweep", refuse)
     (tmp_path / "file").write_text("not a folder")
     out = tmp_path / "file" / "report"
     argv = ["--experiments", "C", "--dataset", "xor", "--seeds", "1", "--epochs", "5", "--jobs", "1"]

@@ -2,6 +2,7 @@
 
     python -m scripts.report [--experiments all] [--dataset both] [--seeds 20] [--epochs 10000]
                              [--threshold 0.005] [--jobs N] [--out results/report] [--quick] [--save-traces]
+                             [--scheduler ADDRESS]
     python -m scripts.report --quick        # smoke run: 2 seeds, 200 epochs, into results/report-quick/
 
 Experiments (each on both datasets, K seeds per setting): A learning rates,
@@ -10,8 +11,10 @@ and G generalization (noisy spirals, half held out: no regularization, weight
 decay, dropout, early stopping), run after them in the same workers.
 Settings that differ only in the learning rate (the whole sweep A, and the
 lab's default, which every experiment shares) are trained as one stacked run;
-the runs are spread over ``--jobs`` worker processes (one core each: on these
-small arrays two processes are faster than one process with two threads).
+the runs train through ``fnn.sweep``, one sweep per network and dataset, on
+``--jobs`` worker processes (one core each: on these small arrays two
+processes are faster than one process with two threads), or with
+``--scheduler ADDRESS`` on a running dask cluster.
 
 Writes into --out: report.md, index.html (the same with the figures inline),
 summary.json (every number of the tables, per seed too), figures/*.png and,
@@ -26,7 +29,7 @@ The modules, by concern:
     analysis   the numbers and sentences, from traces (pure)
     generalization  experiment G: its runs, numbers, findings, figures and section
     jobs       what to train: one stacked run per job, reduced to the report's numbers
-    pool       where it runs: this process or worker processes; stops them on Ctrl-C
+    pool       where it runs (fnn.sweep): this process, worker processes or a dask cluster; stops them on Ctrl-C
     progress   what is shown while it runs (tqdm on a terminal, lines otherwise)
     figures    which figures, their sizes (drawn by scripts.plots)
     document   the report's text, tables and summary.json, from the results

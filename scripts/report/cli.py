@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: the number of cores)")
     p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="train on the dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786; needs functional_nn[dask]); "
+        "the figures are still drawn here, by --jobs processes",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -146,7 +153,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
+def _jobs(opts: Options, scheduler: str | None = None) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
     """The runs to train, every argument checked by the library before anything runs, and the line saying so."""
     settings = [s for key in opts.experiments if key in ra.EXPERIMENTS for s in ra.experiment_settings(key)]
     plans = ra.plan_runs(settings, opts.datasets)
@@ -163,18 +170,25 @@ def _jobs(opts: Options) -> tuple[tuple[ra.RunPlan, ...], list[Job], str]:
     header = (
         f"report: experiments {','.join(opts.experiments)} on {', '.join(opts.datasets)}: {n_settings} settings "
         f"per dataset in {len(plans)} stacked runs, {opts.seeds} seeds, {opts.epochs} epochs, "
-        f"{plural(opts.jobs, 'worker process')} on {opts.cores} cores (load average {opts.load:.1f})"
+        + (
+            f"on the dask cluster of {scheduler}"
+            if scheduler is not None
+            else f"{plural(opts.jobs, 'worker process')} on {opts.cores} cores (load average {opts.load:.1f})"
+        )
     )
     if gen.KEY in opts.experiments:
         header += f"; {gen.KEY}: {len(gen.jobs(opts.seeds, opts.epochs))} runs on noisy spirals"
     return plans, jobs, header
 
 
-def _train_and_draw(opts: Options, plans: Sequence[ra.RunPlan], jobs: Sequence[Job]) -> tuple[Results, Assembled]:
+def _train_and_draw(
+    opts: Options, plans: Sequence[ra.RunPlan], jobs: Sequence[Job], scheduler: str | None = None
+) -> tuple[Results, Assembled]:
     """Train every run and draw every figure; on any exception no writer of ours is left running, and the
     temporary files of a worker that had to be terminated are removed."""
     try:
-        with Workers(opts.jobs, len(plans)) as workers:
+        g_runs = len(gen.SETTINGS) if gen.KEY in opts.experiments else 0
+        with Workers(opts.jobs, len(plans) + g_runs, scheduler) as workers:
             with Progress(jobs, sys.stdout, sys.stderr if sys.stderr.isatty() else None) as progress:
                 results = workers.run(jobs, progress)
             t = time.perf_counter()
@@ -198,10 +212,10 @@ def _run(args: argparse.Namespace, argv: list[str], started: float) -> int:
     """The report, from parsed arguments; errors are turned into one line by ``reporting_errors``."""
     _signals.check()
     opts = options(args, argv)
-    plans, jobs, header = _jobs(opts)
+    plans, jobs, header = _jobs(opts, args.scheduler)
     prepare_out(opts.out, "figures", *(["traces"] if opts.save_traces else []))
     _say(header)
-    results, parts = _train_and_draw(opts, plans, jobs)
+    results, parts = _train_and_draw(opts, plans, jobs, args.scheduler)
     total = time.perf_counter() - started
     blocks = document(opts, plans, parts, total)
     traces = [j.trace_path for j in jobs]

@@ -1,15 +1,23 @@
-"""What the report trains: one stacked run per job, reduced to the report's numbers in the process that trains it.
+"""What the report trains: one stacked run per job (settings that differ only in the learning rate).
 
-build(job)              -> (network, stacked params, data, config)    # validated by the library
-run_job(job, on_epoch)  -> RunResult                                  # on_epoch(epoch, epochs) may raise to stop
-estimated_cost(job)     -> rough seconds, to start the longest runs first
+build(job)                  -> (network, stacked params, data, config)   # validated by the library
+configs(job)                -> one TrainConfig per learning rate          # a job's part of a sweep's grid
+grid_key(job)               -> the jobs with equal keys share a sweep (same network and data)
+result(job, traces, wall)   -> RunResult                                  # the report's numbers from its traces
+run_job(job, on_epoch)      -> RunResult                                  # the job alone, here (train_iter)
+estimated_cost(job)         -> rough seconds, to start the longest runs first
+
+The report trains through ``fnn.sweep`` (``scripts.report.pool``): one sweep per
+network and dataset, whose grid is the configs of its jobs; the sweep stacks
+each job's learning rates again, and its traces are bit for bit those of the
+job's stacked run.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import numpy as np
@@ -91,11 +99,52 @@ def _grid_points() -> FloatArray:
     return np.column_stack([x1.ravel(), x2.ravel()])
 
 
+def configs(job: Job) -> tuple[fnn.TrainConfig, ...]:
+    """The job's settings as one config per learning rate (their seeds: ``range(job.seeds)``, the sweep's)."""
+    _, _, _, config = build(job)
+    hyper = dict(config.optimizer.hyperparams)
+    return tuple(
+        attrs.evolve(config, seed=0, optimizer=fnn.make_optimizer(config.optimizer.name, **(hyper | {"lr": lr})))
+        for lr in job.plan.lrs
+    )
+
+
+def grid_key(job: Job) -> tuple[object, ...]:
+    """Jobs with equal keys train in one sweep: the same network on the same data."""
+    s = job.plan.setting
+    return (job.plan.dataset, s.hidden, s.activation)
+
+
+def network(job: Job) -> fnn.Network:
+    s = job.plan.setting
+    return fnn.mlp((2, *s.hidden, 1), hidden=s.activation, output="sigmoid")
+
+
+def result(job: Job, traces: Sequence[fnn.Trace], wall: float) -> RunResult:
+    """The report's numbers of a job from its traces, one per learning rate (``wall``: the seconds its
+    models took); with ``trace_path``, the job's stacked trace is written there."""
+    net, params, data, config = build(job)
+    if job.trace_path is not None:
+        from functional_nn import io as fio
+        from functional_nn.config import prepare
+        from functional_nn.engine.chunks import merge
+
+        fio.save_trace(job.trace_path, merge(prepare(net, params, data, config), list(traces)))
+    return RunResult(run_id=job.plan.run_id, wall=wall, groups=_groups(job, net, data, traces))
+
+
 def _reduce(job: Job, net: fnn.Network, data: fnn.Dataset, trace: fnn.Trace) -> tuple[GroupResult, ...]:
+    return _groups(job, net, data, [trace] * len(job.plan.lrs), columns=True)
+
+
+def _groups(
+    job: Job, net: fnn.Network, data: fnn.Dataset, traces: Sequence[fnn.Trace], columns: bool = False
+) -> tuple[GroupResult, ...]:
+    """Per learning rate, from its trace (``columns``: each the job's stacked trace, cut by columns)."""
     points = _grid_points()
     groups = []
-    for lr in job.plan.lrs:
-        cols = job.plan.columns(lr, job.seeds)
+    for lr, trace in zip(job.plan.lrs, traces, strict=True):
+        cols = job.plan.columns(lr, job.seeds) if columns else slice(0, job.seeds)
         summary = ra.summarize_trace(trace, cols, job.threshold)
         member = trace.member(cols.start + summary.representative).params
         groups.append(

@@ -1,13 +1,21 @@
-"""Where the report's work runs: in this process (``n == 1``) or in ``n`` spawned worker processes.
+"""Where the report's work runs: in this process (``n == 1``), in ``n`` spawned worker processes, or
+on a dask cluster (``scheduler``: its address; the figures are still drawn here).
 
-    with Workers(n, runs) as workers:
-        results = workers.run(jobs, progress)     # run id -> RunResult, longest runs started first
+    with Workers(n, runs, scheduler=None) as workers:
+        results = workers.run(jobs, progress)     # run id -> RunResult, through fnn.sweep
         outs = workers.map(fn, args)              # [fn(arg, check) for arg in args], check() raising once stopped
         workers.draw(figures)
 
+The runs train through ``fnn.sweep``: one sweep per network and dataset (its
+grid: the configs of the jobs that share them), all sweeps at once, largest
+first, on one executor (the worker processes, or the cluster), each waited on
+by a thread of this process that only passes its news on; this thread alone
+prints.  Each sweep cuts its work into tasks for the executor's workers.
+
 Stopping (Ctrl-C, or an error in any job) is cooperative: the parent sets a
-shared flag, which the workers check after every epoch and before every
-figure, and shuts the pool down with the futures not started cancelled.
+shared flag, which the workers check before every figure, and every sweep
+cancels its tasks not started; the pool is shut down with its futures not
+started cancelled.
 The workers ignore SIGINT (a terminal sends it to them too), from their
 start: SIGINT is blocked while they are started and ignored by their
 initializer.  A worker still busy ``STOP_SECONDS`` after the flag is set is
@@ -18,19 +26,21 @@ terminated.  Only public APIs of ``concurrent.futures`` and
 from __future__ import annotations
 
 import ctypes
-import functools
 import multiprocessing
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from multiprocessing.connection import wait as wait_for_sentinels
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import functional_nn as fnn
 from scripts import _signals, _tuning
 from scripts.report.figures import Figure, draw_figure
-from scripts.report.jobs import Job, RunResult, estimated_cost, run_job
+from scripts.report.jobs import Job, RunResult, configs, dataset, estimated_cost, grid_key, network, result
 
 if TYPE_CHECKING:  # the workers import this module: they need no progress bar
     from scripts.report.progress import Progress
@@ -65,16 +75,6 @@ def _check_stop() -> None:
         raise Stopped("called off")
 
 
-def _train_in_worker(job: Job) -> RunResult:
-    _check_stop()
-
-    def on_epoch(epoch: int, epochs: int) -> None:
-        _epochs[job.plan.run_id] = epoch
-        _check_stop()
-
-    return run_job(job, on_epoch)
-
-
 def _call_in_worker(call: tuple[Callable[[A, Callable[[], None]], T], A]) -> T:
     _check_stop()
     fn, arg = call
@@ -102,15 +102,23 @@ def _exited_by(processes: dict[int, BaseProcess], deadline: float) -> dict[int, 
 class Workers:
     """Runs jobs and draws figures, here (``n == 1``) or in ``n`` worker processes; a context manager."""
 
-    def __init__(self, n: int, runs: int) -> None:
-        self.n, self.runs = n, runs
+    def __init__(self, n: int, runs: int, scheduler: str | None = None) -> None:
+        self.n, self.runs, self.scheduler = n, runs, scheduler
         self.pool: ProcessPoolExecutor | None = None
+        self.client: Any = None  # a dask.distributed Client, with a scheduler
+        self.executor: Executor | None = None  # where the sweeps run
         self.processes: set[BaseProcess] = set()
         self.saved_env: dict[str, str | None] = {}
         self.stop: Any = None
         self.epochs: Any = None
 
     def __enter__(self) -> Workers:
+        if self.scheduler is not None:
+            import distributed  # the [dask] extra
+
+            client_of: Any = distributed.Client  # untyped
+            self.client = client_of(self.scheduler, timeout="10s")
+            self.executor = self.client.get_executor()
         if self.n == 1:
             _tuning.keep_freed_memory()
             return self
@@ -122,9 +130,13 @@ class Workers:
         self.pool = ProcessPoolExecutor(
             max_workers=self.n, mp_context=ctx, initializer=_worker_init, initargs=(self.stop, self.epochs)
         )
+        if self.executor is None:
+            self.executor = _Starting(self)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self.client is not None:
+            self.client.close()
         if self.pool is None:
             return
         try:
@@ -165,20 +177,45 @@ class Workers:
             yield from done
 
     def run(self, jobs: Sequence[Job], progress: Progress) -> dict[int, RunResult]:
-        """Train every job, longest first; returns the results by run id."""
-        ordered = sorted(jobs, key=estimated_cost, reverse=True)
+        """Train every job through ``fnn.sweep``, the largest sweeps first; returns the results by run id."""
+        grids: dict[tuple[object, ...], list[Job]] = {}
+        for job in sorted(jobs, key=estimated_cost, reverse=True):
+            grids.setdefault(grid_key(job), []).append(job)
+        ordered = sorted(grids.values(), key=lambda g: sum(map(estimated_cost, g)), reverse=True)
         results: dict[int, RunResult] = {}
-        if self.pool is None:
-            for job in ordered:
-                run_id = job.plan.run_id
-                results[run_id] = run_job(job, functools.partial(progress.update, run_id))
-                progress.finished(job, results[run_id])
+        if not ordered:  # (G alone: no run of A to F)
             return results
-        futures = {self._submit(_train_in_worker, job): job for job in ordered}
-        for future in self._completed(list(futures), progress):
-            job = futures[future]
-            results[job.plan.run_id] = future.result()
-            progress.finished(job, results[job.plan.run_id])
+        news: queue.SimpleQueue[tuple[Job, RunResult] | dict[int, int]] = queue.SimpleQueue()
+
+        def take(item: tuple[Job, RunResult] | dict[int, int]) -> None:
+            if isinstance(item, dict):
+                progress.update_all(item)
+                return
+            job, res = item
+            results[job.plan.run_id] = res
+            progress.finished(job, res)
+
+        if self.executor is None:  # here, one sweep after the other; the news at once
+            for grid in ordered:
+                _sweep(grid, None, 1, take, None)
+            return results
+        stop = threading.Event()
+        workers = self.n if self.client is None else None  # a cluster says how many itself
+        with ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="sweep") as waiting:
+            futures = [waiting.submit(_sweep, g, self.executor, workers, news.put, stop) for g in ordered]
+            try:
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                    while not news.empty():
+                        take(news.get())
+                    _signals.check()
+                    for f in done:
+                        f.result()  # an error of a sweep: stop the others
+                while not news.empty():
+                    take(news.get())
+            finally:
+                stop.set()
         return results
 
     def map(self, fn: Callable[[A, Callable[[], None]], T], args: Sequence[A]) -> list[T]:
@@ -200,3 +237,59 @@ class Workers:
             return
         for future in self._completed([self._submit(_draw_in_worker, fig) for fig in figures], None):
             future.result()
+
+
+class _Starting(Executor):
+    """The worker processes as an executor: submitting starts a worker with SIGINT blocked (``Workers._submit``)."""
+
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+        self._max_workers = workers.n  # what fnn.sweep asks a pool
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        assert self.workers.pool is not None
+        with _signals.sigint_blocked():
+            before = set(multiprocessing.active_children())
+            future = self.workers.pool.submit(fn, *args, **kwargs)
+            self.workers.processes |= set(multiprocessing.active_children()) - before
+        return future
+
+
+def _sweep(
+    grid: Sequence[Job],
+    executor: Executor | None,
+    workers: int | None,
+    tell: Callable[[Any], None],
+    stop: threading.Event | None,
+) -> None:
+    """One sweep: the configs of ``grid`` (jobs sharing a network and data), each job's result told as soon
+    as its learning rates are all trained, its progress (run id -> epochs, estimated) while it runs.
+    ``stop``, once set, stops it at its next news (a KeyboardInterrupt there, or Ctrl-C here, too)."""
+    first = grid[0]
+    data = dataset(first.plan.dataset)
+    owners = [(job, k) for job in grid for k in range(len(job.plan.lrs))]
+    traces: dict[int, tuple[fnn.Trace, float]] = {}
+    told: set[int] = set()
+
+    def news(p: fnn.SweepProgress) -> None:
+        if stop is not None and stop.is_set():
+            raise Stopped("called off")
+        if stop is None:
+            _signals.check()
+        for i, trace, seconds in p.finished:
+            traces[i] = (trace, seconds)
+        base = 0
+        for job in grid:
+            mine = range(base, base + len(job.plan.lrs))
+            base += len(job.plan.lrs)
+            if job.plan.run_id not in told and all(i in traces for i in mine):
+                told.add(job.plan.run_id)
+                got = [traces[i] for i in mine]
+                tell((job, result(job, [t for t, _ in got], sum(s for _, s in got))))
+        tell({job.plan.run_id: int(p.work_done * job.epochs) for job in grid if job.plan.run_id not in told})
+
+    grid_configs = [c for job in grid for c in configs(job)]
+    assert len(grid_configs) == len(owners)
+    fnn.sweep(
+        network(first), data, grid_configs, seeds=range(first.seeds), executor=executor, workers=workers, progress=news
+    )
