@@ -40,7 +40,7 @@ import functional_nn as fnn
 from functional_nn import views
 from functional_nn.trace import take_models
 from scripts import _files
-from scripts._cli import Parser, int_at_least, int_list, prepare_out, reporting_errors
+from scripts._cli import Parser, int_at_least, int_list, number_in, prepare_out, reporting_errors
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -79,26 +79,6 @@ def _positive_float(text: str) -> float:
         value = -1.0
     if not (math.isfinite(value) and value > 0.0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.05 <= value <= 0.8:
-        raise argparse.ArgumentTypeError(f"expected a number from 0.05 to 0.8, got {text!r}")
-    return value
-
-
-def _noise(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -161,10 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--init", default="xavier", help=f"weight initializer: {', '.join(fnn.INITIALIZERS)} (default: xavier)"
     )
-    p.add_argument("--noise", type=_noise, default=0.0, help="noise of circle, spiral and gauss (default: 0)")
+    p.add_argument("--noise", type=number_in(0.0), default=0.0, help="noise of circle, spiral and gauss (default: 0)")
     p.add_argument(
         "--test-fraction",
-        type=_fraction,
+        type=number_in(0.05, 0.8),
         default=0.3,
         help="share of each dataset held out, 0.05 to 0.8 (default: 0.3)",
     )

@@ -50,7 +50,7 @@ import functional_nn as fnn
 from functional_nn import io as fio
 from functional_nn import views
 from scripts import _files
-from scripts._cli import Parser, int_list, prepare_out, reporting_errors
+from scripts._cli import Parser, int_list, number_in, prepare_out, reporting_errors
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -87,17 +87,6 @@ def _class_count(text: str) -> int:
     return value
 
 
-def _noise_level(text: str) -> float:
-    """An argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     """--dataset, --classes and --noise."""
     p.add_argument(
@@ -116,7 +105,7 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
         "of K units with cross_entropy, picked automatically",
     )
     p.add_argument(
-        "--noise", type=_noise_level, default=None, help="noise of circle, gauss, spiral and wave, >= 0 (default: 0)"
+        "--noise", type=number_in(0.0), default=None, help="noise of circle, gauss, spiral and wave, >= 0 (default: 0)"
     )
 
 
