@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -153,3 +154,22 @@ def test_g_alone_writes_its_section_and_figures(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["experiments"]["G"]["epochs"] == 30
     assert "G: 4 runs trained" in stdout.getvalue()
+
+
+def test_g_through_sweeps_equals_each_setting_trained_alone(results: list[gen.Result]) -> None:
+    """The report trains G through ``fnn.sweep`` (``train_all``): the same results as ``run_job``'s, bit for bit."""
+
+    def here(
+        net: fnn.Network,
+        data: fnn.Dataset,
+        configs: Sequence[fnn.TrainConfig],
+        *,
+        seeds: Sequence[int],
+        validation: fnn.Dataset,
+        init: str,
+    ) -> list[tuple[fnn.Trace, float]]:
+        traces = fnn.sweep(net, data, configs, seeds=seeds, validation=validation, init=init, workers=2)
+        return [(t, 0.0) for t in traces]
+
+    swept = {r.index: attrs.evolve(r, wall=0.0) for r in gen.train_all(gen.jobs(SEEDS, EPOCHS), here)}
+    assert swept == {r.index: attrs.evolve(r, wall=0.0) for r in results}

@@ -193,7 +193,7 @@ def _train_and_draw(
                 results = workers.run(jobs, progress)
             t = time.perf_counter()
             generalization = (
-                workers.map(gen.run_job, gen.jobs(opts.seeds, opts.epochs)) if gen.KEY in opts.experiments else []
+                gen.train_all(gen.jobs(opts.seeds, opts.epochs), workers.sweep) if gen.KEY in opts.experiments else []
             )
             if generalization:
                 _say(f"{gen.KEY}: {len(generalization)} runs trained ({time.perf_counter() - t:.1f} s)")

@@ -4,7 +4,8 @@ early stopping; a table of held-out accuracy (median and worst seed) and finding
 
     data()                         -> (train, validation, test)     # standardized with the training half's statistics
     jobs(seeds, epochs)            -> tuple[Job, ...]               # one stacked run per setting (longest first), checked
-    run_job(job, check)            -> Result                        # trains (check() after every epoch may raise), reduces
+    run_job(job, check)            -> Result                        # trains here (check() after every epoch may raise), reduces
+    train_all(jobs, sweep)         -> list[Result]                  # through fnn.sweep on the report's executor
     findings(rows, baseline)       -> list[str]                     # pure: every sentence from the numbers
     section(results, seeds, epochs, figure_dir, seconds) -> (blocks, figures, summary)
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -177,7 +178,7 @@ def grid_points(x: FloatArray) -> FloatArray:
 
 
 def run_job(job: Job, check: Callable[[], None] | None = None) -> Result:
-    """Train one setting's stacked run (``check()`` after every epoch may raise to stop it) and reduce it."""
+    """Train one setting's stacked run here (``check()`` after every epoch may raise to stop it) and reduce it."""
     net, params, train, validation, config = build(job)
     started = time.perf_counter()
     trace: fnn.Trace | None = None
@@ -185,9 +186,45 @@ def run_job(job: Job, check: Callable[[], None] | None = None) -> Result:
         if check is not None:
             check()
         trace = progress.trace
-    wall = time.perf_counter() - started
     assert trace is not None
-    test = data()[2]
+    return result(job, net, trace, time.perf_counter() - started)
+
+
+class Sweep(Protocol):
+    def __call__(
+        self,
+        net: fnn.Network,
+        data: fnn.Dataset,
+        configs: Sequence[fnn.TrainConfig],
+        *,
+        seeds: Sequence[int],
+        validation: fnn.Dataset,
+        init: str,
+    ) -> list[tuple[fnn.Trace, float]]:
+        """``fnn.sweep`` on some executor: each config's trace and the seconds its tasks took."""
+        ...
+
+
+def train_all(jobs: Sequence[Job], sweep: Sweep) -> list[Result]:
+    """Every job trained through ``sweep`` (one sweep per network: the dropout setting has its own) and reduced;
+    each trace equals ``run_job``'s, bit for bit (``fnn.sweep`` equals ``fnn.train``)."""
+    groups: dict[bool, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.setting.dropout is None, []).append(job)
+    train, validation, _ = data()
+    out: list[Result] = []
+    for group in groups.values():
+        net, _, _, _, _ = build(group[0])
+        configs = [build(job)[4] for job in group]
+        got = sweep(net, train, configs, seeds=range(group[0].seeds), validation=validation, init="xavier")
+        out += [result(job, net, trace, seconds) for job, (trace, seconds) in zip(group, got, strict=True)]
+    return out
+
+
+def result(job: Job, net: fnn.Network, trace: fnn.Trace, wall: float) -> Result:
+    """One setting's stacked trace, reduced: final and held-out accuracies, the median curves, and the
+    decision boundary of the representative seed."""
+    train, _, test = data()
     test_accuracy = fnn.accuracy(net, trace.params, test.x, test.y)
     watch = trace.resume_point.watch if trace.resume_point is not None else None
     rep = representative(test_accuracy)

@@ -3,7 +3,7 @@ on a dask cluster (``scheduler``: its address; the figures are still drawn here)
 
     with Workers(n, runs, scheduler=None) as workers:
         results = workers.run(jobs, progress)     # run id -> RunResult, through fnn.sweep
-        outs = workers.map(fn, args)              # [fn(arg, check) for arg in args], check() raising once stopped
+        traces = workers.sweep(net, data, configs, seeds=..., validation=..., init=...)  # fnn.sweep, here
         workers.draw(figures)
 
 The runs train through ``fnn.sweep``: one sweep per network and dataset (its
@@ -73,12 +73,6 @@ def _worker_init(stop: Any, epochs: Any) -> None:
 def _check_stop() -> None:
     if _stop is not None and _stop.value:
         raise Stopped("called off")
-
-
-def _call_in_worker(call: tuple[Callable[[A, Callable[[], None]], T], A]) -> T:
-    _check_stop()
-    fn, arg = call
-    return fn(arg, _check_stop)
 
 
 def _draw_in_worker(fig: Figure) -> str:
@@ -218,15 +212,38 @@ class Workers:
                 stop.set()
         return results
 
-    def map(self, fn: Callable[[A, Callable[[], None]], T], args: Sequence[A]) -> list[T]:
-        """``[fn(arg, check) for arg in args]``, in order, run here or in the workers (``fn`` and the args
-        must pickle); ``fn`` calls ``check()`` often: it raises once the work is called off."""
-        if self.pool is None:
-            return [fn(arg, _signals.check) for arg in args]
-        futures = [self._submit(_call_in_worker, (fn, arg)) for arg in args]
-        for future in self._completed(futures, None):
-            future.result()
-        return [future.result() for future in futures]
+    def sweep(
+        self,
+        net: fnn.Network,
+        data: fnn.Dataset,
+        configs: Sequence[fnn.TrainConfig],
+        *,
+        seeds: Sequence[int],
+        validation: fnn.Dataset,
+        init: str,
+    ) -> list[tuple[fnn.Trace, float]]:
+        """``fnn.sweep`` on this executor (the worker processes, the cluster, or threads here); each config's
+        trace and the seconds its tasks took.  Ctrl-C cancels the tasks not started."""
+        seconds: dict[int, float] = {}
+
+        def news(p: fnn.SweepProgress) -> None:
+            _signals.check()
+            for i, _, s in p.finished:
+                seconds[i] = s
+
+        workers = self.n if self.client is None else None
+        traces = fnn.sweep(
+            net,
+            data,
+            configs,
+            seeds=seeds,
+            executor=self.executor,
+            workers=workers,
+            validation=validation,
+            init=init,
+            progress=news,
+        )
+        return [(t, seconds.get(i, 0.0)) for i, t in enumerate(traces)]
 
     def draw(self, figures: Sequence[Figure]) -> None:
         """Draw every figure (each into its own file)."""
