@@ -11,7 +11,8 @@ split_per_model(monkeypatch)             make ``engine.train`` split any stack i
 custom_sgd(lr, calls)                    an Optimizer of our own (not built in) counting its updates
 snapshot(tree) / assert_unchanged(tree, before)   nothing passed in was modified
 
-(These would belong in ``tests/helpers.py``; they live here while that file is being rewritten.)
+The tree assertions (``assert_trees_equal``, ``assert_read_only``, ``snapshot``, ...) are those of
+``tests/helpers.py``, re-exported here for the tests that import them from this module.
 """
 
 from __future__ import annotations
@@ -21,52 +22,39 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
-import attrs
 import numpy as np
-import numpy.typing as npt
 import pytest
 
 import functional_nn as fnn
 from functional_nn.engine import chunks
 from functional_nn.optimizers import EmptyState, OptState
 from functional_nn.tree import leaves, tree_map
+from tests.helpers import (
+    assert_read_only,
+    assert_trees_close,
+    assert_trees_equal,
+    assert_unchanged,
+    snapshot,
+    structure,
+)
+
+__all__ = [
+    "Counting",
+    "assert_close_run",
+    "assert_read_only",
+    "assert_same_run",
+    "assert_trees_close",
+    "assert_trees_equal",
+    "assert_unchanged",
+    "custom_sgd",
+    "snapshot",
+    "split_per_model",
+    "structure",
+    "watch_merge",
+]
 
 T = TypeVar("T")
 P = TypeVar("P")
-
-
-def structure(tree: object) -> object:
-    """Node types and leaf shapes of a tree of arrays, comparable with ==."""
-    if isinstance(tree, np.ndarray):
-        return ("array", tree.shape)
-    if isinstance(tree, tuple):
-        return ("tuple", tuple(structure(t) for t in tree))
-    cls: Any = type(tree)
-    if attrs.has(cls):
-        return (cls.__name__, tuple((f.name, structure(getattr(tree, f.name))) for f in attrs.fields(cls)))
-    return ("value", repr(tree))
-
-
-def assert_trees_equal(a: object, b: object) -> None:
-    """Same structure and bit-identical leaves (NaN equal to NaN)."""
-    assert structure(a) == structure(b)
-    for i, (x, y) in enumerate(zip(leaves(a), leaves(b), strict=True)):
-        assert np.array_equal(x, y, equal_nan=True), f"leaf {i} differs"
-
-
-def assert_trees_close(a: object, b: object, *, rtol: float = 1e-12, atol: float = 0.0) -> None:
-    """Same structure and leaves equal to ``rtol`` / ``atol``."""
-    assert structure(a) == structure(b)
-    for i, (x, y) in enumerate(zip(leaves(a), leaves(b), strict=True)):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=f"leaf {i}")
-
-
-def assert_read_only(tree: object) -> None:
-    """Every array of ``tree`` is read-only: its flag is off and assignment raises."""
-    for i, a in enumerate(leaves(tree)):
-        assert not a.flags.writeable, f"leaf {i} (shape {a.shape}) is writable"
-        with pytest.raises(ValueError, match="read-only"):
-            a[...] = 0.0
 
 
 def assert_same_run(a: fnn.Trace, b: fnn.Trace) -> None:
@@ -157,16 +145,3 @@ def custom_sgd(lr: float, calls: list[int]) -> fnn.Optimizer:
         return tree_map(lambda p, g: p - lr * g, params, grads), state
 
     return fnn.Optimizer(name="counting sgd", hyperparams={"lr": lr}, init=init, update=update)
-
-
-def snapshot(tree: object) -> tuple[npt.NDArray[np.float64], ...]:
-    """Writable copies of every leaf of ``tree`` (to check later that it was not modified)."""
-    return tuple(np.array(a, copy=True) for a in leaves(tree))
-
-
-def assert_unchanged(tree: object, before: tuple[npt.NDArray[np.float64], ...]) -> None:
-    """``tree`` still holds exactly the values copied by ``snapshot``."""
-    now = leaves(tree)
-    assert len(now) == len(before)
-    for i, (a, b) in enumerate(zip(now, before, strict=True)):
-        assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), f"leaf {i} was modified"

@@ -102,7 +102,7 @@ def check_tree_grad(
 
 
 def structure(tree: object) -> object:
-    """Node types and leaf shapes of a tree of arrays, as nested tuples (comparable with ==)."""
+    """Node types, leaf shapes and static values of a tree of arrays, as nested tuples (comparable with ==)."""
     if isinstance(tree, np.ndarray):
         return ("array", tree.shape)
     if isinstance(tree, tuple):
@@ -110,7 +110,7 @@ def structure(tree: object) -> object:
     cls: Any = type(tree)
     if attrs.has(cls):
         return (cls.__name__, tuple((f.name, structure(getattr(tree, f.name))) for f in attrs.fields(cls)))
-    return ("value", type(tree).__name__)
+    return ("value", repr(tree))  # a static value (a name, a count) must match too
 
 
 def assert_read_only(tree: object) -> None:
