@@ -19,7 +19,7 @@ import functional_nn as fnn
 from functional_nn import io as fio
 from scripts import report
 from scripts.report import analysis as ra
-from scripts.report import cli, figures, jobs
+from scripts.report import cli, figures, jobs, pool
 
 QUICK_EPOCHS = 60
 
@@ -290,6 +290,24 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
     assert config.seed == (0, 1, 2) * 5
     lr = config.optimizer.hyperparams["lr"]
     assert isinstance(lr, np.ndarray) and lr.tolist() == [v for v in ra.LEARNING_RATES for _ in range(3)]
+
+
+def test_each_sweep_counts_on_its_share_of_the_workers() -> None:
+    settings = [s for k in ra.EXPERIMENTS for s in ra.experiment_settings(k)]
+    plans = ra.plan_runs(settings, ["linear", "xor"])
+    grids: dict[tuple[object, ...], list[jobs.Job]] = {}
+    for plan in plans:
+        job = jobs.Job(plan, seeds=20, epochs=10000, threshold=0.005)
+        grids.setdefault(jobs.grid_key(job), []).append(job)
+    ordered = sorted(grids.values(), key=lambda g: -sum(map(jobs.estimated_cost, g)))
+    costs = [sum(map(jobs.estimated_cost, g)) for g in ordered]
+    # the full report on 2 workers: no sweep holds half the work, so none is cut for both workers
+    assert max(costs) < sum(costs) / 2
+    assert pool._shares(ordered, 2) == [1] * len(ordered)
+    # on 16 workers the largest sweeps count on several, in proportion to their work
+    shares = pool._shares(ordered, 16)
+    assert shares[0] == int(16 * costs[0] / sum(costs)) > 1 and min(shares) == 1
+    assert shares == sorted(shares, reverse=True)
 
 
 # ----------------------------------------------------------------- findings ---

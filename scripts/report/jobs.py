@@ -15,7 +15,6 @@ job's stacked run.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Sequence
 
@@ -182,10 +181,11 @@ def run_job(job: Job, on_epoch: OnEpoch | None = None) -> RunResult:
 
 
 def estimated_cost(job: Job) -> float:
-    """Rough seconds, to start the longest runs first."""
-    s = job.plan.setting
-    n = 100 if job.plan.dataset == "linear" else 21
-    sizes = (2, *s.hidden, 1)
-    macs = sum(a * b for a, b in itertools.pairwise(sizes))
-    updates = s.batches or 1
-    return job.epochs * (updates * 8e-5 + 2.5e-9 * job.models * n * macs * 3)
+    """Rough seconds of the job's training, by the library's own estimate (the one its sweeps size
+    tasks with), to start the longest runs first and to share the workers among sweeps."""
+    from functional_nn.config import prepare
+    from functional_nn.engine.chunks import work
+
+    net, params, data, config = build(job)
+    fixed, per_model = work(prepare(net, params, data, config), job.models, job.epochs)
+    return fixed + job.models * per_model

@@ -26,6 +26,7 @@ terminated.  Only public APIs of ``concurrent.futures`` and
 from __future__ import annotations
 
 import ctypes
+import math
 import multiprocessing
 import queue
 import threading
@@ -194,9 +195,11 @@ class Workers:
                 _sweep(grid, None, 1, take, None)
             return results
         stop = threading.Event()
-        workers = self.n if self.client is None else None  # a cluster says how many itself
+        shares = _shares(ordered, self.n if self.client is None else sum(self.client.nthreads().values()))
         with ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="sweep") as waiting:
-            futures = [waiting.submit(_sweep, g, self.executor, workers, news.put, stop) for g in ordered]
+            futures = [
+                waiting.submit(_sweep, g, self.executor, share, news.put, stop) for g, share in zip(ordered, shares)
+            ]
             try:
                 pending = set(futures)
                 while pending:
@@ -270,6 +273,16 @@ class _Starting(Executor):
             future = self.workers.pool.submit(fn, *args, **kwargs)
             self.workers.processes |= set(multiprocessing.active_children()) - before
         return future
+
+
+def _shares(grids: Sequence[Sequence[Job]], workers: int) -> list[int]:
+    """How many of the executor's ``workers`` each sweep may count on: all sweeps run at once, so each
+    gets its share of the estimated work (at least one).  A sweep told it has every worker would cut
+    its stacks into parts for them all, and each part pays the per-epoch cost of a whole stack; the
+    report's small runs then took 2-3x their worker time."""
+    costs = [sum(map(estimated_cost, g)) for g in grids]
+    total = sum(costs) or 1.0
+    return [max(1, math.floor(workers * c / total)) for c in costs]
 
 
 def _sweep(
