@@ -197,8 +197,11 @@ class Workers:
         stop = threading.Event()
         shares = _shares(ordered, self.n if self.client is None else sum(self.client.nthreads().values()))
         with ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="sweep") as waiting:
+            # queued in order, largest first: each sweep starts once the one before has queued its tasks
+            queued = [threading.Event() for _ in ordered]
             futures = [
-                waiting.submit(_sweep, g, self.executor, share, news.put, stop) for g, share in zip(ordered, shares)
+                waiting.submit(_sweep, g, self.executor, share, news.put, stop, (queued[i - 1] if i else None, q))
+                for i, (g, share, q) in enumerate(zip(ordered, shares, queued))
             ]
             try:
                 pending = set(futures)
@@ -291,10 +294,33 @@ def _sweep(
     workers: int | None,
     tell: Callable[[Any], None],
     stop: threading.Event | None,
+    turn: tuple[threading.Event | None, threading.Event] | None = None,
 ) -> None:
     """One sweep: the configs of ``grid`` (jobs sharing a network and data), each job's result told as soon
     as its learning rates are all trained, its progress (run id -> epochs, estimated) while it runs.
-    ``stop``, once set, stops it at its next news (a KeyboardInterrupt there, or Ctrl-C here, too)."""
+    ``stop``, once set, stops it at its next news (a KeyboardInterrupt there, or Ctrl-C here, too).
+    ``turn``: (after, queued): it starts once ``after`` is set, and sets ``queued`` once its tasks are
+    queued (its first news comes after that) or it has ended."""
+    after, queued = turn if turn is not None else (None, None)
+    if after is not None:
+        after.wait()
+    try:
+        if stop is not None and stop.is_set():
+            raise Stopped("called off")
+        _sweep_now(grid, executor, workers, tell, stop, queued)
+    finally:
+        if queued is not None:
+            queued.set()
+
+
+def _sweep_now(
+    grid: Sequence[Job],
+    executor: Executor | None,
+    workers: int | None,
+    tell: Callable[[Any], None],
+    stop: threading.Event | None,
+    queued: threading.Event | None,
+) -> None:
     first = grid[0]
     data = dataset(first.plan.dataset)
     owners = [(job, k) for job in grid for k in range(len(job.plan.lrs))]
@@ -302,6 +328,8 @@ def _sweep(
     told: set[int] = set()
 
     def news(p: fnn.SweepProgress) -> None:
+        if queued is not None:
+            queued.set()
         if stop is not None and stop.is_set():
             raise Stopped("called off")
         if stop is None:
