@@ -460,8 +460,25 @@ def fold(
     if snapshots and snapshots[-1][0] == epoch:  # the final check may have set diverged params back
         snapshots[-1] = (epoch, records(carry.params))
     rows = history.done(max(int(np.max(carry.stop_epoch, initial=0)) - start.epochs_run, 0))
-    loss, count, norm = rows[:3]
-    trace = Trace(
+    trace = _trace(run, carry, rows, (final_loss, final_hits), tuple(snapshots), records)
+    last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in rows]
+    # after a divergence it repeats the last epoch recorded, now with the trace
+    yield attrs.evolve(_progress(run, start.epochs_run + len(rows[0]), last), trace=trace)
+
+
+def _trace(
+    run: Run,
+    carry: Carry,
+    rows: list[FloatArray],
+    final: tuple[FloatArray, FloatArray],
+    snapshots: tuple[Any, ...],
+    records: Any,
+) -> Trace:
+    """The Trace of a finished fold: its history's columns (loss, hits, norm[, val loss, val hits][, lr])
+    and the final check's loss and hits."""
+    cfg, validated = run.config, run.val_x is not None
+    (loss, count, norm), (final_loss, final_hits) = rows[:3], final
+    return Trace(
         loss=loss,
         accuracy=metric(run, count),
         grad_norm=norm,
@@ -471,7 +488,7 @@ def fold(
         final_accuracy=metric(run, final_hits),
         stop_epoch=carry.stop_epoch,
         stop_reasons=carry.reasons,
-        snapshots=tuple(snapshots),
+        snapshots=snapshots,
         network=run.net,
         config=cfg,
         seed=cfg.seed,
@@ -480,11 +497,8 @@ def fold(
         ),
         val_loss=rows[3] if validated else None,
         val_accuracy=metric(run, rows[4], run.val_y) if validated else None,
-        lr=rows[-1] if rated else None,
+        lr=rows[-1] if cfg.optimizer.hyperparams.get("lr") is not None else None,
     )
-    last = [a[-1].copy() if len(a) else np.full(run.models, np.nan) for a in rows]
-    # after a divergence it repeats the last epoch recorded, now with the trace
-    yield attrs.evolve(_progress(run, start.epochs_run + len(loss), last), trace=trace)
 
 
 def _progress(run: Run, epoch: int, row: list[FloatArray]) -> Progress:

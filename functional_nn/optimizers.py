@@ -153,43 +153,33 @@ class ScheduleState:
     inner: Any = attrs.field(eq=TREE_EQ)  # the algorithm's state record
 
 
-def _optimizer(
-    name: str, hyperparams: dict[str, Any], init: InitFn, step: StepFn, weight_decay: float, decay_biases: bool
-) -> Optimizer:
-    """The record of a built-in optimizer: its update adds torch's L2 term ``weight_decay * p`` to the
-    gradient first (of the biases too unless ``decay_biases`` is False), runs ``step`` at the learning
-    rate (a schedule's at the step count its state keeps), and names the arguments that do not fit
-    together."""
-    wd = _validate.in_range("weight_decay", weight_decay, 0.0, math.inf)
-    if not isinstance(decay_biases, bool):
-        raise TypeError(f"decay_biases must be a bool, got {_validate.show(decay_biases)}")
-    extra = {"weight_decay": wd} if wd else {}
-    extra |= {} if decay_biases else {"decay_biases": False}
-    hyperparams = {**hyperparams, **extra}
-    lr = hyperparams["lr"]
-    update: UpdateFn
-    make: InitFn
-    if isinstance(lr, SCHEDULE_TYPES):
-        schedule, algorithm_init = lr, init
+def _at(step: StepFn, lr: Any) -> UpdateFn:
+    """``step`` at a fixed learning rate (a float, or one per model)."""
 
-        def scheduled_init(params: Any) -> ScheduleState:
-            return ScheduleState(count=_frozen(np.zeros(())), inner=algorithm_init(params))
+    def update(grads: P, state: Any, params: P) -> tuple[P, Any]:
+        return step(grads, state, params, lr)
 
-        def scheduled(grads: P, state: ScheduleState, params: P) -> tuple[P, ScheduleState]:
-            new, inner = step(grads, state.inner, params, schedule(state.count))
-            return new, ScheduleState(count=_frozen(state.count + 1.0), inner=inner)
+    return update
 
-        scheduled_init.__wrapped__ = algorithm_init  # type: ignore[attr-defined]  # what _same_code compares
-        make, update = scheduled_init, scheduled
-    else:
-        make = init
 
-        def update(grads: P, state: Any, params: P) -> tuple[P, Any]:
-            return step(grads, state, params, lr)
+def _scheduled(schedule: Any, init: InitFn, step: StepFn) -> tuple[InitFn, UpdateFn]:
+    """``init`` and ``step`` under a schedule: the state counts the steps, the lr is the schedule's at
+    that count."""
 
-    def raw(grads: P, state: Any, params: P) -> tuple[P, Any]:
-        """The step training folds over (no checks: a step that overflows is caught there as divergence)."""
-        return update(_with_decay(grads, params, wd, decay_biases) if wd else grads, state, params)
+    def scheduled_init(params: Any) -> ScheduleState:
+        return ScheduleState(count=_frozen(np.zeros(())), inner=init(params))
+
+    def scheduled(grads: P, state: ScheduleState, params: P) -> tuple[P, ScheduleState]:
+        new, inner = step(grads, state.inner, params, schedule(state.count))
+        return new, ScheduleState(count=_frozen(state.count + 1.0), inner=inner)
+
+    scheduled_init.__wrapped__ = init  # type: ignore[attr-defined]  # what _same_code compares
+    return scheduled_init, scheduled
+
+
+def _checked(name: str, lr: Any, raw: UpdateFn) -> UpdateFn:
+    """``raw`` for users: a schedule's lr checked at the step count, bad arguments and a step that
+    overflows float64 refused by name."""
 
     def checked(grads: P, state: Any, params: P) -> tuple[P, Any]:
         if isinstance(lr, SCHEDULE_TYPES) and isinstance(state, ScheduleState):
@@ -208,6 +198,31 @@ def _optimizer(
                 "large for these hyperparameters)"
             )
         return new, new_state
+
+    return checked
+
+
+def _optimizer(
+    name: str, hyperparams: dict[str, Any], init: InitFn, step: StepFn, weight_decay: float, decay_biases: bool
+) -> Optimizer:
+    """The record of a built-in optimizer: its update adds torch's L2 term ``weight_decay * p`` to the
+    gradient first (of the biases too unless ``decay_biases`` is False), runs ``step`` at the learning
+    rate (a schedule's at the step count its state keeps), and names the arguments that do not fit
+    together."""
+    wd = _validate.in_range("weight_decay", weight_decay, 0.0, math.inf)
+    if not isinstance(decay_biases, bool):
+        raise TypeError(f"decay_biases must be a bool, got {_validate.show(decay_biases)}")
+    extra = {"weight_decay": wd} if wd else {}
+    extra |= {} if decay_biases else {"decay_biases": False}
+    hyperparams = {**hyperparams, **extra}
+    lr = hyperparams["lr"]
+    make, update = _scheduled(lr, init, step) if isinstance(lr, SCHEDULE_TYPES) else (init, _at(step, lr))
+
+    def raw(grads: P, state: Any, params: P) -> tuple[P, Any]:
+        """The step training folds over (no checks: a step that overflows is caught there as divergence)."""
+        return update(_with_decay(grads, params, wd, decay_biases) if wd else grads, state, params)
+
+    checked = _checked(name, lr, raw)
 
     def init_checked(params: Any) -> Any:
         _check_params(params)

@@ -300,27 +300,11 @@ def _diff(a: FloatArray, b: FloatArray) -> tuple[float, float]:
     return float(np.max(d)), float(np.max(rel))
 
 
-def compare_traces(a: Trace, b: Trace) -> TraceDiff:
-    """Compare two traces epoch by epoch and by final params.
-
-    Returns:
-        A TraceDiff; ``bool(diff)`` is True when the traces are identical.
-
-    Example:
-        >>> # compare_traces(trace, trace).equal is True for any trace
-    """
-    for name, value in (("a", a), ("b", b)):
-        if not isinstance(value, Trace):
-            raise TypeError(f"{name} must be a Trace, got {type(value).__name__}")
+def _epochs_diff(a: Trace, b: Trace) -> tuple[int | None, float, float]:
+    """The per-epoch figures compared over the epochs both ran: first differing epoch (the first
+    epoch only one ran, if none differs before), largest absolute and relative differences."""
     first: int | None = None
     abs_max, rel_max = 0.0, 0.0
-    reasons: list[str] = []
-    if a.loss.shape != b.loss.shape:
-        reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
-    if (a.val_loss is None) != (b.val_loss is None):
-        reasons.append("one trace has validation figures, the other not")
-    if (a.lr is None) != (b.lr is None):
-        reasons.append("one trace records learning rates, the other not")
     for name in ("loss", "accuracy", "grad_norm", "val_loss", "val_accuracy", "lr"):
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:
@@ -339,6 +323,29 @@ def compare_traces(a: Trace, b: Trace) -> TraceDiff:
             first = e if first is None else min(first, e)
         if x.shape[0] != y.shape[0] and first is None:
             first = common + 1
+    return first, abs_max, rel_max
+
+
+def compare_traces(a: Trace, b: Trace) -> TraceDiff:
+    """Compare two traces epoch by epoch and by final params.
+
+    Returns:
+        A TraceDiff; ``bool(diff)`` is True when the traces are identical.
+
+    Example:
+        >>> # compare_traces(trace, trace).equal is True for any trace
+    """
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, Trace):
+            raise TypeError(f"{name} must be a Trace, got {type(value).__name__}")
+    reasons: list[str] = []
+    if a.loss.shape != b.loss.shape:
+        reasons.append(f"epochs run / models differ: {a.loss.shape} vs {b.loss.shape}")
+    if (a.val_loss is None) != (b.val_loss is None):
+        reasons.append("one trace has validation figures, the other not")
+    if (a.lr is None) != (b.lr is None):
+        reasons.append("one trace records learning rates, the other not")
+    first, abs_max, rel_max = _epochs_diff(a, b)
     if a.stop_epoch.shape == b.stop_epoch.shape and not np.array_equal(a.stop_epoch, b.stop_epoch):
         reasons.append(f"stop epochs differ: {a.stop_epoch.tolist()} vs {b.stop_epoch.tolist()}")
     pa, pb = leaves(a.params), leaves(b.params)
