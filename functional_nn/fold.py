@@ -433,7 +433,9 @@ def fold(
     """
     cfg = run.config
     validated = run.val_x is not None
-    rated = cfg.optimizer.hyperparams.get("lr") is not None
+    lr_of = cfg.optimizer.hyperparams.get("lr")
+    rated = lr_of is not None
+    constant_lr = (epoch_lr(run, None),) if rated and not isinstance(lr_of, SCHEDULE_TYPES) else None
     columns = 3 + (2 if validated else 0) + (1 if rated else 0)  # loss, hits, norm[, val loss, val hits][, lr]
     carry, history = start.carry, _History(cfg.epochs - start.epochs_run, run.models, columns)
     snapshots: list[tuple[int, Any]] = []
@@ -441,7 +443,7 @@ def fold(
     while epoch < cfg.epochs and (carry.all_active or carry.active.any()):
         epoch += 1
         held_out = _held_out(run, records(carry.params)) if validated else None
-        lr = (epoch_lr(run, carry.state),) if rated else ()
+        lr = constant_lr or ((epoch_lr(run, carry.state),) if rated else ())
         params, state, stats = step(run, carry.params, carry.state, epoch)
         row = (stats.loss, stats.hits, stats.grad_norm, *(held_out or ()), *lr)
         history.record(row, carry.active, carry.all_active)

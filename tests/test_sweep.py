@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 import functional_nn as fnn
+from functional_nn.config import prepare
 from functional_nn.engine import chunks
 from functional_nn.optimizers import EmptyState
 from tests.engine_helpers import assert_same_run
@@ -144,8 +145,24 @@ def test_tasks_follow_the_workers_and_the_work() -> None:
         fnn.sweep(net, DATA, long, seeds=range(seeds), workers=workers, progress=seen.append)
         counts[net is wide, workers] = seen[-1].tasks
     assert counts[True, 1] == 2  # 128 models in two cache-sized chunks
-    assert counts[True, 1] < counts[True, 2] < counts[True, 8]  # cut for the workers
+    assert counts[True, 2] == 2  # one stack's parts are equal: one each is enough for two workers
+    assert counts[True, 8] == 8  # cut for the workers
     assert counts[False, 8] == 1  # 12 tiny models: a second task would cost more than it saves
+
+
+def test_stacks_of_unequal_work_are_cut_finer_only_where_cheap() -> None:
+    """Several stacks: a long one is cut finer than its cache-sized chunks, so that the longest-first
+    order balances; a short one of little arithmetic keeps its chunks (a part would cost more)."""
+    wide, seeds = fnn.mlp((2, 16, 16, 1), hidden="tanh"), list(range(256))
+    configs = [
+        fnn.TrainConfig(epochs=epochs, optimizer=opt, loss="mse", seed=seeds)
+        for epochs, opt in ((2000, fnn.sgd(lr=0.1)), (5, fnn.momentum(lr=0.1)))
+    ]
+    runs = [prepare(wide, fnn.init(wide, seed=seeds), DATA, c) for c in configs]
+    long, short = chunks.plan_bounds(runs, 2)
+    assert len(long) > len(chunks.chunk_bounds(runs[0], 1))
+    assert short == chunks.chunk_bounds(runs[1], 1)
+    assert long[-1][1] == short[-1][1] == 256 and all(lo < hi for lo, hi in long)
 
 
 def test_the_init_scheme_and_the_seeds_are_the_sweeps() -> None:

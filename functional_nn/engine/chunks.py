@@ -260,9 +260,11 @@ PER_SAMPLE_SECONDS = 5.5e-8
 # 6 % of the measured seconds.  They only size tasks; a wrong guess costs balance, never results.
 
 TASKS_PER_WORKER = 3
-"""A sweep is cut into about this many tasks per worker (never below cache-sized chunks, never into
-parts whose fixed per-step cost outweighs their arithmetic), so that the longest-first order leaves
-little idle time at its end."""
+"""A sweep of several stacks is cut into up to about this many tasks per worker (``plan_bounds``)."""
+
+CHEAP_SPLIT = 10
+"""Beyond a stack's share of the workers, it is cut only into parts whose fixed cost is at most
+``1 / CHEAP_SPLIT`` of their arithmetic (``plan_bounds``)."""
 
 
 def work(run: Run, models: int, epochs: int) -> tuple[float, float]:
@@ -280,10 +282,14 @@ def work(run: Run, models: int, epochs: int) -> tuple[float, float]:
 def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None = None) -> list[list[tuple[int, int]]]:
     """Split several stacked runs (``epochs``: each one's epochs still to run) into tasks for ``workers``.
 
-    Each run is cut into at least its cache-sized chunks (``chunk_bounds``); with more
-    than one worker, further, into parts of about ``1 / (TASKS_PER_WORKER * workers)``
-    of the whole estimated work, but never into parts whose per-step fixed cost
-    exceeds their arithmetic.
+    Each run is cut into at least its cache-sized chunks (``chunk_bounds``).  With more
+    than one worker, a run is cut into as many parts as its share of the estimated work
+    gives it workers, while each part's arithmetic outweighs its fixed per-epoch cost
+    (the parts run at once).  One run's parts are equal, so their count is then made a
+    multiple of the workers, and no more.  Of several runs, a run is cut further, towards
+    parts of ``1 / (TASKS_PER_WORKER * workers)`` of the whole work (so that the
+    longest-first order leaves little idle time at its end), only while each part's
+    fixed cost stays under ``1 / CHEAP_SPLIT`` of its arithmetic.
     """
     epochs = [r.config.epochs for r in runs] if epochs is None else epochs
     workers = min(workers, sum(run.models[0] if run.models else 1 for run in runs))  # never more tasks than models
@@ -292,17 +298,23 @@ def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None 
         return cache
     costs = [work(run, run.models[0] if run.models else 1, e) for run, e in zip(runs, epochs)]
     models = [run.models[0] if run.models else 1 for run in runs]
-    target = sum(f + m * v for (f, v), m in zip(costs, models)) / (workers * TASKS_PER_WORKER)
+    total = sum(f + m * v for (f, v), m in zip(costs, models))
     out = []
     for run, bounds, (fixed, per_model), m in zip(runs, cache, costs, models):
         splittable = bool(run.models) and not (
             per_model_hyperparams(run.config.optimizer) and run.config.optimizer.name not in OPTIMIZERS
         )
-        if splittable and target > 0:
-            want = math.ceil((fixed + m * per_model) / target)
-            most = m if fixed <= 0 else max(1, int(m * per_model // fixed))
-            count = max(len(bounds), min(want, most, m))
-            if count > len(bounds):
+        if splittable and total > 0:
+            cost = fixed + m * per_model
+            share = min(workers, math.ceil(workers * cost / total))  # its share of the workers
+            worth = m if fixed <= 0 else max(1, int(m * per_model // fixed))  # parts worth running at once
+            count = max(len(bounds), min(share, worth, m))
+            if len(runs) == 1:
+                count = min(m, -(-count // workers) * workers) if count > 1 else 1
+            else:
+                cheap = m if fixed <= 0 else int(m * per_model // (fixed * CHEAP_SPLIT))
+                count = max(count, min(math.ceil(cost * workers * TASKS_PER_WORKER / total), cheap, m))
+            if count != len(bounds):
                 cut = np.linspace(0, m, count + 1).round().astype(int)
                 bounds = [(int(lo), int(hi)) for lo, hi in zip(cut[:-1], cut[1:]) if hi > lo]
         out.append(bounds)
