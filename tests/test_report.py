@@ -9,6 +9,8 @@ import io
 import json
 import re
 import struct
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +292,24 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
     assert config.seed == (0, 1, 2) * 5
     lr = config.optimizer.hyperparams["lr"]
     assert isinstance(lr, np.ndarray) and lr.tolist() == [v for v in ra.LEARNING_RATES for _ in range(3)]
+
+
+def test_a_sweep_waits_for_its_turn_and_tells_when_its_tasks_are_queued() -> None:
+    """The report queues its sweeps in order: a sweep starts once the one before has queued its tasks."""
+    settings = [s for k in ra.EXPERIMENTS for s in ra.experiment_settings(k)]
+    plan = ra.plan_runs(settings, ["xor"])[0]
+    job = jobs.Job(plan, seeds=2, epochs=5, threshold=0.005)
+    after, queued = threading.Event(), threading.Event()
+    told: list[object] = []
+    worker = threading.Thread(target=pool._sweep, args=([job], None, 1, told.append, None, (after, queued)))
+    worker.start()
+    time.sleep(0.3)
+    assert not queued.is_set() and told == []  # still waiting for the sweep before it
+    after.set()
+    worker.join(timeout=60)
+    assert queued.is_set() and not worker.is_alive()
+    finished = [t for t in told if isinstance(t, tuple)]
+    assert [j.plan.run_id for j, _ in finished] == [plan.run_id]
 
 
 def test_each_sweep_counts_on_its_share_of_the_workers() -> None:
