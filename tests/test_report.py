@@ -7,12 +7,15 @@ import contextlib
 import html
 import io
 import json
+import math
 import re
 import struct
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -22,6 +25,8 @@ from functional_nn import io as fio
 from scripts import report
 from scripts.report import analysis as ra
 from scripts.report import cli, figures, jobs, pool
+
+T = TypeVar("T")
 
 QUICK_EPOCHS = 60
 
@@ -294,22 +299,54 @@ def test_plan_stacks_learning_rates_and_shares_the_default() -> None:
     assert isinstance(lr, np.ndarray) and lr.tolist() == [v for v in ra.LEARNING_RATES for _ in range(3)]
 
 
+class _Held(ThreadPoolExecutor):
+    """Threads whose tasks wait for ``release`` before they run."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__(2)
+        self.release = release
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        def held() -> T:
+            self.release.wait(30)
+            return fn(*args, **kwargs)
+
+        return super().submit(held)
+
+
 def test_a_sweep_waits_for_its_turn_and_tells_when_its_tasks_are_queued() -> None:
-    """The report queues its sweeps in order: a sweep starts once the one before has queued its tasks."""
+    """The report queues its sweeps in order: a sweep starts once the one before has queued its tasks
+    (not once they are done)."""
     settings = [s for k in ra.EXPERIMENTS for s in ra.experiment_settings(k)]
     plan = ra.plan_runs(settings, ["xor"])[0]
     job = jobs.Job(plan, seeds=2, epochs=5, threshold=0.005)
-    after, queued = threading.Event(), threading.Event()
+    after, queued, release = threading.Event(), threading.Event(), threading.Event()
     told: list[object] = []
-    worker = threading.Thread(target=pool._sweep, args=([job], None, 1, told.append, None, (after, queued)))
-    worker.start()
-    time.sleep(0.3)
-    assert not queued.is_set() and told == []  # still waiting for the sweep before it
-    after.set()
-    worker.join(timeout=60)
-    assert queued.is_set() and not worker.is_alive()
+    with _Held(release) as held:
+        worker = threading.Thread(target=pool._sweep, args=([job], held, 1, told.append, None, (after, queued)))
+        worker.start()
+        time.sleep(0.3)
+        assert not queued.is_set() and told == []  # still waiting for the sweep before it
+        after.set()
+        assert queued.wait(10)  # its tasks are queued ...
+        assert not [t for t in told if isinstance(t, tuple)]  # ... and none of them has run
+        release.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive()
     finished = [t for t in told if isinstance(t, tuple)]
     assert [j.plan.run_id for j, _ in finished] == [plan.run_id]
+
+
+def test_a_failed_sweep_stops_the_one_after_it() -> None:
+    settings = [s for k in ra.EXPERIMENTS for s in ra.experiment_settings(k)]
+    plan = ra.plan_runs(settings, ["xor"])[0]
+    bad = jobs.Job(plan, seeds=2, epochs=0, threshold=0.005)  # epochs=0: refused by TrainConfig
+    stop, queued = threading.Event(), threading.Event()
+    with pytest.raises(ValueError, match="epochs"):
+        pool._sweep([bad], None, 1, lambda _: None, stop, (None, queued))
+    assert stop.is_set() and queued.is_set()
+    with pytest.raises(pool.Stopped):  # the next in turn does not start
+        pool._sweep([bad], None, 1, lambda _: None, stop, (queued, threading.Event()))
 
 
 def test_each_sweep_counts_on_its_share_of_the_workers() -> None:
@@ -326,7 +363,7 @@ def test_each_sweep_counts_on_its_share_of_the_workers() -> None:
     assert pool._shares(ordered, 2) == [1] * len(ordered)
     # on 16 workers the largest sweeps count on several, in proportion to their work
     shares = pool._shares(ordered, 16)
-    assert shares[0] == int(16 * costs[0] / sum(costs)) > 1 and min(shares) == 1
+    assert shares[0] == math.ceil(16 * costs[0] / sum(costs)) > 1 and min(shares) == 1
     assert shares == sorted(shares, reverse=True)
 
 

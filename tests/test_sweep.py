@@ -150,6 +150,16 @@ def test_tasks_follow_the_workers_and_the_work() -> None:
     assert counts[False, 8] == 1  # 12 tiny models: a second task would cost more than it saves
 
 
+def test_one_stack_is_cut_only_into_parts_worth_running() -> None:
+    """64 tiny models on XOR: two parts' arithmetic outweighs their fixed costs, more would not."""
+    net, seeds = fnn.mlp((2, 8, 1)), list(range(64))
+    cfg = fnn.TrainConfig(epochs=100, optimizer=fnn.sgd(lr=0.1), loss="mse", seed=seeds)
+    run = prepare(net, fnn.init(net, seed=seeds), fnn.generate_xor_easy(), cfg)
+    fixed, per_model = chunks.work(run, 64, 100)
+    assert 2 <= 64 * per_model / fixed < 3
+    assert [len(chunks.plan_bounds([run], w)[0]) for w in (1, 2, 4, 8)] == [1, 2, 2, 2]
+
+
 def test_stacks_of_unequal_work_are_cut_finer_only_where_cheap() -> None:
     """Several stacks: a long one is cut finer than its cache-sized chunks, so that the longest-first
     order balances; a short one of little arithmetic keeps its chunks (a part would cost more)."""

@@ -285,7 +285,7 @@ def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None 
     Each run is cut into at least its cache-sized chunks (``chunk_bounds``).  With more
     than one worker, a run is cut into as many parts as its share of the estimated work
     gives it workers, while each part's arithmetic outweighs its fixed per-epoch cost
-    (the parts run at once).  One run's parts are equal, so their count is then made a
+    (the parts run at once).  One run's parts are equal, so more parts than workers are made a
     multiple of the workers, and no more.  Of several runs, a run is cut further, towards
     parts of ``1 / (TASKS_PER_WORKER * workers)`` of the whole work (so that the
     longest-first order leaves little idle time at its end), only while each part's
@@ -309,8 +309,8 @@ def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None 
             share = min(workers, math.ceil(workers * cost / total))  # its share of the workers
             worth = m if fixed <= 0 else max(1, int(m * per_model // fixed))  # parts worth running at once
             count = max(len(bounds), min(share, worth, m))
-            if len(runs) == 1:
-                count = min(m, -(-count // workers) * workers) if count > 1 else 1
+            if len(runs) == 1 and count > workers:  # equal parts: as many on every worker
+                count = min(m, -(-count // workers) * workers)
             else:
                 cheap = m if fixed <= 0 else int(m * per_model // (fixed * CHEAP_SPLIT))
                 count = max(count, min(math.ceil(cost * workers * TASKS_PER_WORKER / total), cheap, m))

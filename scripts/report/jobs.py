@@ -5,7 +5,7 @@ configs(job)                -> one TrainConfig per learning rate          # a jo
 grid_key(job)               -> the jobs with equal keys share a sweep (same network and data)
 result(job, traces, wall)   -> RunResult                                  # the report's numbers from its traces
 run_job(job, on_epoch)      -> RunResult                                  # the job alone, here (train_iter)
-estimated_cost(job)         -> rough seconds, to start the longest runs first
+estimated_cost(job)         -> rough seconds: the longest runs start first, and share the workers by it
 
 The report trains through ``fnn.sweep`` (``scripts.report.pool``): one sweep per
 network and dataset, whose grid is the configs of its jobs; the sweep stacks

@@ -7,10 +7,12 @@ on a dask cluster (``scheduler``: its address; the figures are still drawn here)
         workers.draw(figures)
 
 The runs train through ``fnn.sweep``: one sweep per network and dataset (its
-grid: the configs of the jobs that share them), all sweeps at once, largest
-first, on one executor (the worker processes, or the cluster), each waited on
-by a thread of this process that only passes its news on; this thread alone
-prints.  Each sweep cuts its work into tasks for the executor's workers.
+grid: the configs of the jobs that share them), all on one executor (the
+worker processes, or the cluster), each waited on by a thread of this process
+that only passes its news on; this thread alone prints.  The sweeps queue their
+tasks in turn, largest first (each once the one before has queued its own), and
+each sizes its tasks for its share of the workers (``_shares``): they all run
+at once.
 
 Stopping (Ctrl-C, or an error in any job) is cooperative: the parent sets a
 shared flag, which the workers check before every figure, and every sweep
@@ -195,7 +197,8 @@ class Workers:
                 _sweep(grid, None, 1, take, None)
             return results
         stop = threading.Event()
-        shares = _shares(ordered, self.n if self.client is None else sum(self.client.nthreads().values()))
+        cluster = 0 if self.client is None else sum(self.client.nthreads().values())
+        shares = _shares(ordered, cluster or self.n)  # (a cluster whose workers have not joined yet: n)
         with ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="sweep") as waiting:
             # queued in order, largest first: each sweep starts once the one before has queued its tasks
             queued = [threading.Event() for _ in ordered]
@@ -210,8 +213,8 @@ class Workers:
                     while not news.empty():
                         take(news.get())
                     _signals.check()
-                    for f in done:
-                        f.result()  # an error of a sweep: stop the others
+                    for f in sorted(done, key=futures.index):
+                        f.result()  # an error of a sweep (the first in order): stop the others
                 while not news.empty():
                     take(news.get())
             finally:
@@ -285,7 +288,7 @@ def _shares(grids: Sequence[Sequence[Job]], workers: int) -> list[int]:
     report's small runs then took 2-3x their worker time."""
     costs = [sum(map(estimated_cost, g)) for g in grids]
     total = sum(costs) or 1.0
-    return [max(1, math.floor(workers * c / total)) for c in costs]
+    return [max(1, math.ceil(workers * c / total)) for c in costs]  # rounded up, as the sweeps' own plans
 
 
 def _sweep(
@@ -300,14 +303,20 @@ def _sweep(
     as its learning rates are all trained, its progress (run id -> epochs, estimated) while it runs.
     ``stop``, once set, stops it at its next news (a KeyboardInterrupt there, or Ctrl-C here, too).
     ``turn``: (after, queued): it starts once ``after`` is set, and sets ``queued`` once its tasks are
-    queued (its first news comes after that) or it has ended."""
+    queued (its first news comes after that) or it has ended; a sweep that fails sets ``stop`` first,
+    so that the one after it does not start."""
     after, queued = turn if turn is not None else (None, None)
-    if after is not None:
-        after.wait()
     try:
+        while after is not None and not after.wait(POLL_SECONDS):
+            if stop is not None and stop.is_set():
+                break
         if stop is not None and stop.is_set():
             raise Stopped("called off")
         _sweep_now(grid, executor, workers, tell, stop, queued)
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        raise
     finally:
         if queued is not None:
             queued.set()
