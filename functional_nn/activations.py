@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -74,6 +74,13 @@ def _real(name: str, value: object) -> FloatArray:
 _Method = TypeVar("_Method", bound=Callable[..., FloatArray])
 
 
+def _fits(arr: object, first: object) -> bool:
+    """Whether ``arr`` is already what ``_real`` makes: a float64 ndarray, of ``first``'s shape."""
+    return (
+        type(arr) is np.ndarray and arr.dtype == np.float64 and type(first) is np.ndarray and arr.shape == first.shape
+    )
+
+
 def _checked(*names: str) -> Callable[[_Method], _Method]:
     """The method's array arguments ``names`` as float64 arrays of one shape, refused by name otherwise;
     computed under ``np.errstate(all="ignore")``: NaN or inf in gives NaN or inf out, without a warning."""
@@ -81,13 +88,18 @@ def _checked(*names: str) -> Callable[[_Method], _Method]:
     def wrap(method: _Method) -> _Method:
         @functools.wraps(method)
         def checked(self: object, *args: Any, **kwargs: Any) -> FloatArray:
-            given = dict(zip(names, args)) | kwargs
-            if len(args) > len(names) or set(given) != set(names):
-                raise TypeError(f"{method.__qualname__} takes {', '.join(names)}; got {len(args)} + {sorted(kwargs)}")
-            arrays = [_real(n, given[n]) for n in names]
-            for n, arr in zip(names[1:], arrays[1:], strict=True):
-                if arr.shape != arrays[0].shape:
-                    raise ValueError(f"{n} must have the shape of {names[0]}, {arrays[0].shape}; got {arr.shape}")
+            if not kwargs and len(args) == len(names) and all(_fits(a, args[0]) for a in args):
+                arrays: Sequence[Any] = args  # what the layers pass, every step: nothing to convert
+            else:
+                given = dict(zip(names, args)) | kwargs
+                if len(args) > len(names) or set(given) != set(names):
+                    raise TypeError(
+                        f"{method.__qualname__} takes {', '.join(names)}; got {len(args)} + {sorted(kwargs)}"
+                    )
+                arrays = [_real(n, given[n]) for n in names]
+                for n, arr in zip(names[1:], arrays[1:], strict=True):
+                    if arr.shape != arrays[0].shape:
+                        raise ValueError(f"{n} must have the shape of {names[0]}, {arrays[0].shape}; got {arr.shape}")
             with np.errstate(all="ignore"):
                 return method(self, *arrays)
 
