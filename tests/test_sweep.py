@@ -155,7 +155,7 @@ def test_one_stack_is_cut_only_into_parts_worth_running() -> None:
     net, seeds = fnn.mlp((2, 8, 1)), list(range(64))
     cfg = fnn.TrainConfig(epochs=100, optimizer=fnn.sgd(lr=0.1), loss="mse", seed=seeds)
     run = prepare(net, fnn.init(net, seed=seeds), fnn.generate_xor_easy(), cfg)
-    fixed, per_model = chunks.work(run, 64, 100)
+    fixed, per_model = chunks.work(run, 100)
     assert 2 <= 64 * per_model / fixed < 3
     assert [len(chunks.plan_bounds([run], w)[0]) for w in (1, 2, 4, 8)] == [1, 2, 2, 2]
 

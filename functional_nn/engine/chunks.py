@@ -267,8 +267,8 @@ CHEAP_SPLIT = 10
 ``1 / CHEAP_SPLIT`` of their arithmetic (``plan_bounds``)."""
 
 
-def work(run: Run, models: int, epochs: int) -> tuple[float, float]:
-    """Rough seconds of ``epochs`` epochs of ``models`` models of ``run``: ``(fixed, per model)``."""
+def work(run: Run, epochs: int) -> tuple[float, float]:
+    """Rough seconds of ``epochs`` epochs of ``run``: ``(fixed, per model)``, the fixed part paid once per task."""
     cfg, n = run.config, run.x.shape[0]
     updates = 1 if cfg.batch_size is None else -(-n // cfg.batch_size)
     macs = sum(layer.in_features * layer.out_features for layer in run.net.layers)
@@ -296,7 +296,7 @@ def plan_bounds(runs: Sequence[Run], workers: int, epochs: Sequence[int] | None 
     cache = [chunk_bounds(run, 1) for run in runs]
     if workers <= 1:
         return cache
-    costs = [work(run, run.models[0] if run.models else 1, e) for run, e in zip(runs, epochs)]
+    costs = [work(run, e) for run, e in zip(runs, epochs)]
     models = [run.models[0] if run.models else 1 for run in runs]
     total = sum(f + m * v for (f, v), m in zip(costs, models))
     out = []

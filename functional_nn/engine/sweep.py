@@ -172,7 +172,7 @@ def execute(
         for lo, hi in bounds:
             tasks.append(fast.Part.of(group.run, group.start, lo, hi, scheme))
             owner.append((gi, lo, hi))
-            fixed, per_model = chunks.work(group.run, hi - lo, remaining[gi])
+            fixed, per_model = chunks.work(group.run, remaining[gi])
             costs.append(fixed + (hi - lo) * per_model)
     total_cost = sum(costs) or 1.0
     waiting = [sum(1 for g, _, _ in owner if g == gi) for gi in range(len(groups))]

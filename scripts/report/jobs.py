@@ -187,5 +187,5 @@ def estimated_cost(job: Job) -> float:
     from functional_nn.engine.chunks import work
 
     net, params, data, config = build(job)
-    fixed, per_model = work(prepare(net, params, data, config), job.models, job.epochs)
+    fixed, per_model = work(prepare(net, params, data, config), job.epochs)
     return fixed + job.models * per_model
